@@ -1,0 +1,68 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from vonedemo.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_train_then_attack_writes_a_grid(tmp_path, capsys):
+    ckpt = tmp_path / "basic.pt"
+    assert main(["train", "--model", "basic-cnn", "--epochs", "1", "--limit", "3000",
+                 "--out", str(ckpt)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    accuracy = float(out.split("test accuracy ")[1].split("%")[0])
+    assert accuracy > 85.0  # 3,000 images, one epoch
+    grid = tmp_path / "grid.png"
+    assert main(["attack", "--checkpoint", str(ckpt), "--eps", "0.35", "--n", "8", "--out", str(grid)]) == 0
+    out = capsys.readouterr().out
+    assert "gradient health" in out and "wrote" in out
+    image = Image.open(grid)
+    assert image.size[0] > 3 * 28 * 4 and image.mode == "RGB"
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--eps", "0", "0.35", "--limit", "200"]) == 0
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if ln.startswith("fgsm eps=")]
+    acc0, acc35 = (float(ln.split(": ")[1].split("%")[0]) for ln in lines)
+    clean = float(out.split("clean accuracy: ")[1].split("%")[0])
+    assert acc0 == clean and acc35 < clean
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["attack", "--checkpoint", "/nonexistent.pt", "--out", "x.png"], "no such checkpoint"),
+        (["evaluate", "--model", "basic-cnn", "--checkpoint-dir"], None),
+    ],
+)
+def test_bad_input_gives_one_clear_line(argv, message, capsys, monkeypatch, tmp_path):
+    if message is None:
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        return
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err
+
+
+def test_missing_pretrained_says_how_to_regenerate(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VONEDEMO_CHECKPOINTS", str(tmp_path))
+    assert main(["evaluate", "--model", "basic-cnn", "--limit", "10"]) == 2
+    assert "vonedemo train" in capsys.readouterr().err
+
+
+def test_eps_out_of_range_is_an_argument_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["attack", "--model", "mlp", "--eps", "2", "--out", "g.png"])
+    assert e.value.code == 2 and "eps" in capsys.readouterr().err
+
+
+def test_module_entry_point_help():
+    for cmd in ([], ["train"], ["attack"], ["evaluate"], ["finetune"]):
+        result = subprocess.run([sys.executable, "-m", "vonedemo", *cmd, "--help"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert result.returncode == 0 and "usage" in result.stdout

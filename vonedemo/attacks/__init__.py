@@ -1,0 +1,53 @@
+"""Adversarial attacks, one file each, behind a registry.
+
+Every attack is ``attack(model, images, labels, eps, ...) -> adversarial images``; it uses
+``torch.autograd.grad`` on the input only and never changes a model's mode, weights or grads.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import torch
+
+from ..models import UnknownNameError
+from .base import GradientHealth, check_batch, check_eps, input_gradient
+from .fgsm import fgsm
+from .pgd import pgd
+
+Attack = Callable[..., torch.Tensor]
+
+_ATTACKS: dict[str, tuple[Attack, str]] = {
+    "fgsm": (fgsm, "FGSM: one signed-gradient step of size eps (the study's attack)"),
+    "pgd": (pgd, "PGD: iterated signed-gradient steps projected to the eps ball"),
+}
+
+
+def list_attacks() -> list[str]:
+    return list(_ATTACKS)
+
+
+def attack_description(name: str) -> str:
+    return _lookup(name)[1]
+
+
+def _lookup(name: str) -> tuple[Attack, str]:
+    try:
+        return _ATTACKS[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown attack {name!r}; known attacks: {', '.join(_ATTACKS)}"
+        ) from None
+
+
+def create_attack(name: str, **options) -> Attack:
+    """The attack ``name`` with ``options`` bound: ``create_attack("pgd", steps=10)(m, x, y, eps)``."""
+    fn = _lookup(name)[0]
+    return functools.partial(fn, **options) if options else fn
+
+
+__all__ = [
+    "GradientHealth", "check_batch", "check_eps", "create_attack", "fgsm", "input_gradient",
+    "list_attacks", "pgd", "attack_description",
+]  # fmt: skip

@@ -1,0 +1,152 @@
+"""What every attack shares: input checks, the input gradient (with EOT averaging, noise and
+gradient choices) and gradient-health bookkeeping."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import check_images
+from ..vone import NOISE_MODES, gradient_mode, noise_mode
+
+_RANGE_TOLERANCE = 1e-6
+
+
+def check_eps(eps: float, name: str = "eps") -> float:
+    try:
+        value = float(eps)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1], got {eps!r}") from None
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1] (pixel units), got {eps!r}")
+    return value
+
+
+def check_batch(images: torch.Tensor, labels: torch.Tensor) -> None:
+    """Raise ValueError unless images are [B,1,28,28] in [0,1] and labels are B class ids."""
+    check_images(images)
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite values")
+    lo, hi = images.min().item() if images.numel() else 0.0, images.max().item() if images.numel() else 0.0
+    if lo < -_RANGE_TOLERANCE or hi > 1.0 + _RANGE_TOLERANCE:
+        raise ValueError(f"images must be in [0, 1], got values in [{lo:.3g}, {hi:.3g}]")
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.shape[0] != images.shape[0]:
+        shape = list(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"labels must be a 1-D tensor of {images.shape[0]} class ids, got {shape}")
+    if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype}")
+    if labels.numel() and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError("labels must be class ids in 0..9")
+
+
+def check_count(value: int, name: str) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+@dataclass
+class GradientHealth:
+    """Did the attack's gradient work? Filled in by the attack, in the same pass.
+
+    ``nonfinite_fraction``: input-gradient entries that were NaN or infinite.
+    ``zero_sign_fraction``: pixels whose step sign was 0 (NaN or exactly-zero gradient).
+    ``linf``: the largest |adv - x| actually applied.
+    ``moved_fraction``: images whose pixels changed at all.
+    Accumulates over batches (and PGD steps for the gradient fractions).
+    """
+
+    gradient_entries: int = 0
+    nonfinite_entries: int = 0
+    zero_sign_entries: int = 0
+    images: int = 0
+    moved_images: int = 0
+    linf: float = 0.0
+
+    def add_gradient(self, grad: torch.Tensor) -> None:
+        self.gradient_entries += grad.numel()
+        self.nonfinite_entries += int((~torch.isfinite(grad)).sum())
+        self.zero_sign_entries += int((torch.sign(grad) == 0).sum())
+
+    def add_result(self, original: torch.Tensor, adversarial: torch.Tensor) -> None:
+        delta = (adversarial - original).abs().flatten(1)
+        self.images += delta.shape[0]
+        self.moved_images += int((delta.amax(1) > 0).sum()) if delta.numel() else 0
+        if delta.numel():
+            self.linf = max(self.linf, float(delta.max()))
+
+    def merge(self, other: GradientHealth) -> None:
+        for f in ("gradient_entries", "nonfinite_entries", "zero_sign_entries", "images", "moved_images"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+        self.linf = max(self.linf, other.linf)
+
+    @property
+    def nonfinite_fraction(self) -> float:
+        return self.nonfinite_entries / self.gradient_entries if self.gradient_entries else 0.0
+
+    @property
+    def zero_sign_fraction(self) -> float:
+        return self.zero_sign_entries / self.gradient_entries if self.gradient_entries else 0.0
+
+    @property
+    def moved_fraction(self) -> float:
+        return self.moved_images / self.images if self.images else 0.0
+
+    @property
+    def attack_stalled(self) -> bool:
+        """True when the attack did not move most images: its result says nothing about robustness."""
+        return self.images > 0 and self.moved_fraction < 0.5
+
+    def summary(self) -> dict:
+        return {
+            "nonfinite_gradient_fraction": self.nonfinite_fraction,
+            "zero_sign_fraction": self.zero_sign_fraction,
+            "linf": self.linf,
+            "moved_fraction": self.moved_fraction,
+            "stalled": self.attack_stalled,
+        }
+
+    def sentence(self) -> str:
+        s = (
+            f"{self.nonfinite_fraction:.1%} of gradient entries NaN/inf, "
+            f"{self.zero_sign_fraction:.1%} of step signs 0, "
+            f"L∞ applied {self.linf:.3f}, {self.moved_fraction:.0%} of images moved"
+        )
+        if self.attack_stalled:
+            s += " — WARNING: the attack did not move the images; its accuracy is clean accuracy"
+        return s
+
+
+def input_gradient(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    eot_samples: int = 1,
+    gradient: str = "raw",
+    noise: str | None = None,
+    noise_seed: int = 0,
+) -> torch.Tensor:
+    """∇x CE(model(x), y), averaged over ``eot_samples`` forward/backward passes.
+
+    ``gradient``: the VOne complex cell's backward (``raw`` = the study's, ``repaired``).
+    ``noise``: override VOne noise while computing the gradient (None = the model's own;
+    ``off``; ``seeded`` = one fixed noise draw). Uses ``torch.autograd.grad`` with respect to the
+    input only: parameter ``.grad`` and the model's mode are untouched.
+    """
+    if noise is not None and noise not in NOISE_MODES:
+        raise ValueError(f"unknown noise mode {noise!r}; known: {', '.join(NOISE_MODES)}")
+    x = images.detach().clone().requires_grad_(True)
+    total = torch.zeros_like(x)
+    noise_ctx = noise_mode(noise, noise_seed) if noise is not None else contextlib.nullcontext()
+    with torch.enable_grad(), gradient_mode(gradient), noise_ctx:
+        for _ in range(eot_samples):
+            loss = F.cross_entropy(model(x), labels.long(), reduction="sum")
+            (grad,) = torch.autograd.grad(loss, x)
+            total = total + grad
+    return total / eot_samples

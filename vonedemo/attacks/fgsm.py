@@ -1,0 +1,53 @@
+"""FGSM — the fast gradient sign method (Goodfellow et al., 2015), as the study ran it.
+
+    adv = clamp(x + eps · sign(∇x CE(model(x), y)), 0, 1)
+
+With ``eot_samples = n`` the gradient is averaged over n passes through a noisy model
+(expectation over transformation). ``gradient="repaired"`` differentiates the VOne complex cell
+as zero at zero energy; ``noise="off"``/``"seeded"`` computes the gradient with the noise off or
+fixed. Note ``torch.sign(NaN) == 0``: a NaN gradient leaves the pixel where it was.
+
+Example::
+
+    >>> adv = fgsm(model, images, labels, eps=0.35)
+    >>> (adv - images).abs().max() <= 0.35
+    tensor(True)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import GradientHealth, check_batch, check_count, check_eps, input_gradient
+
+
+def fgsm(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    eps: float = 0.35,
+    *,
+    eot_samples: int = 1,
+    gradient: str = "raw",
+    noise: str | None = None,
+    noise_seed: int = 0,
+    health: GradientHealth | None = None,
+) -> torch.Tensor:
+    eps = check_eps(eps)
+    check_batch(images, labels)
+    eot_samples = check_count(eot_samples, "eot_samples")
+    x = images.detach()
+    if eps == 0:
+        adv = x.clone()
+        if health is not None:
+            health.add_result(x, adv)
+        return adv
+    grad = input_gradient(
+        model, x, labels, eot_samples=eot_samples, gradient=gradient, noise=noise, noise_seed=noise_seed
+    )
+    adv = torch.clamp(x + eps * torch.sign(grad), 0.0, 1.0)
+    if health is not None:
+        health.add_gradient(grad)
+        health.add_result(x, adv)
+    return adv

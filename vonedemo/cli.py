@@ -1,0 +1,243 @@
+"""Command line: ``python -m vonedemo {train,finetune,evaluate,attack} …``.
+
+Progress goes to tqdm bars; bad input ends with one clear error line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .attacks import create_attack, list_attacks
+from .checkpoints import CheckpointError, load_checkpoint, load_pretrained, save_checkpoint
+from .data import DataError, DataUnavailableError, load_mnist
+from .evaluation import accuracy, evaluate_attack, predict
+from .models import STUDY_MODELS, UnknownNameError, build_model, list_models
+from .progress import Bar, step_callback
+from .training import FinetuneConfig, TrainConfig, adversarial_finetune, train
+
+
+class CLIError(Exception):
+    pass
+
+
+def _add_model_source(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--checkpoint", type=Path, help="a checkpoint file (.pt)")
+    g.add_argument("--model", help=f"a pretrained model: {', '.join(list_models())}")
+
+
+def _load_model(args: argparse.Namespace, **options):
+    if args.checkpoint is not None:
+        return load_checkpoint(args.checkpoint, **options)
+    return load_pretrained(args.model, **options)
+
+
+def _eps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"eps must be a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"eps must be in [0, 1], got {text}")
+    return value
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config = TrainConfig(
+        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+        limit=args.limit, eval_limit=args.eval_limit,
+    )  # fmt: skip
+    if args.all or args.save_pretrained:
+        from .pretrained import score_pretrained, train_pretrained
+
+        names = list(STUDY_MODELS) if args.all else [args.model]
+        for name in names:
+            if not args.score_only:
+                with Bar(f"train {name}", unit="step") as bar:
+                    entry = train_pretrained(
+                        name, directory=args.checkpoint_dir, data_source=args.data,
+                        config=config, init_seed=args.seed, on_step=step_callback(bar),
+                    )  # fmt: skip
+                print(f"{name}: saved {entry['file']} ({entry['train_seconds']} s)")
+            if not args.no_score:
+                with Bar(f"score {name} (FGSM {0.35})", unit="img") as bar:
+                    entry = score_pretrained(name, directory=args.checkpoint_dir, on_batch=bar)
+                print(f"{name}: clean {entry['clean_accuracy']}%  FGSM 0.35 {entry['fgsm_accuracy']}%")
+        return 0
+    if not args.model:
+        raise CLIError("train needs --model NAME or --all")
+    if args.out is None:
+        raise CLIError("train needs --out FILE.pt (or --save-pretrained / --all)")
+    train_data = load_mnist("train", source=args.data)
+    test_data = load_mnist("test")
+    torch.manual_seed(args.seed)
+    model = build_model(args.model)
+    with Bar(f"train {args.model}", unit="step") as bar:
+        history = train(
+            model, train_data, config, test_data=test_data, on_step=step_callback(bar),
+            on_epoch=lambda e: bar.postfix(epoch=e.epoch, test_acc=f"{e.test_accuracy:.4f}"),
+        )  # fmt: skip
+    test_acc = accuracy(model, test_data)
+    save_checkpoint(
+        args.out, model,
+        {"data": f"{args.data}/train", "epochs": args.epochs, "train_config": history.config,
+         "train_seconds": round(history.seconds, 1), "test_accuracy": test_acc},
+    )  # fmt: skip
+    print(f"{args.model}: test accuracy {100 * test_acc:.2f}% ({len(test_data)} images), saved {args.out}")
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    model, meta = _load_model(args)
+    config = FinetuneConfig(
+        rounds=args.rounds, lr=args.lr, eps=args.eps, batch_size=args.batch_size,
+        train_limit=args.train_limit, eval_limit=args.eval_limit, seed=args.seed,
+    )  # fmt: skip
+    train_data, test_data = load_mnist("train"), load_mnist("test")
+    with Bar("fine-tune", total=config.rounds, unit="round") as bar:
+        result = adversarial_finetune(
+            model, train_data, test_data, config,
+            on_round=lambda r: (bar.update_to(r.round),
+                                bar.postfix(clean=f"{r.clean_accuracy:.3f}", adv=f"{r.adversarial_accuracy:.3f}")),
+        )  # fmt: skip
+    print("round  clean%  adversarial%")
+    for r in result.rounds:
+        print(f"{r.round:5d}  {100 * r.clean_accuracy:6.2f}  {100 * r.adversarial_accuracy:6.2f}")
+    if args.out:
+        save_checkpoint(args.out, result.model, {**meta, "finetune": result.config, "curves": result.curves()})
+        print(f"saved {args.out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    model, _ = _load_model(args)
+    test = load_mnist("test").subset(args.limit)
+    options = {"gradient": args.gradient}
+    if args.attack == "pgd":
+        options.update(steps=args.steps, step_size=args.step_size)
+    if args.eot > 1:
+        options["eot_samples"] = args.eot
+    torch.manual_seed(args.seed)
+    rows = []
+    clean = accuracy(model, test)
+    for eps in args.eps:
+        with Bar(f"{args.attack} eps={eps}", total=len(test), unit="img") as bar:
+            res = evaluate_attack(model, test, args.attack, eps, attack_options=options, on_batch=bar)
+        rows.append({"eps": eps, "accuracy": res.accuracy, "health": res.health.summary(),
+                     "health_text": res.health.sentence()})  # fmt: skip
+    print(f"clean accuracy: {100 * clean:.2f}% on {len(test)} test images")
+    for r in rows:
+        print(f"{args.attack} eps={r['eps']:.3f}: {100 * r['accuracy']:.2f}%  [{r['health_text']}]")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"clean": clean, "attacks": rows}, indent=1))
+    return 0
+
+
+def cmd_attack(args: argparse.Namespace) -> int:
+    from .viz import attack_grid
+
+    model, _ = _load_model(args)
+    test = load_mnist("test")
+    g = torch.Generator().manual_seed(args.seed)
+    idx = torch.randperm(len(test), generator=g)[: args.n]
+    images, labels = test.images[idx], test.labels[idx]
+    options = {"gradient": args.gradient}
+    if args.attack == "pgd":
+        options.update(steps=args.steps, step_size=args.step_size)
+    from .attacks import GradientHealth
+
+    health = GradientHealth()
+    torch.manual_seed(args.seed)
+    adv = create_attack(args.attack, **options)(model, images, labels, args.eps, health=health)
+    clean_pred, adv_pred = predict(model, images).argmax(1), predict(model, adv).argmax(1)
+    grid = attack_grid(images, adv, labels, clean_pred, adv_pred, args.eps)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(args.out)
+    print(
+        f"clean {int((clean_pred == labels).sum())}/{len(labels)} right, "
+        f"adversarial {int((adv_pred == labels).sum())}/{len(labels)} right; wrote {args.out}\n"
+        f"gradient health: {health.sentence()}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m vonedemo", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model (or all the shipped ones)")
+    p.add_argument("--model", choices=list_models())
+    p.add_argument("--all", action="store_true", help="train all eight study models into checkpoints/")
+    p.add_argument("--save-pretrained", action="store_true", help="save into checkpoints/ + manifest")
+    p.add_argument("--score-only", action="store_true", help="with --all: only re-score the shipped files")
+    p.add_argument("--no-score", action="store_true", help="with --all: skip scoring on the test set")
+    p.add_argument("--checkpoint-dir", type=Path, default=None)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--limit", type=int, default=None, help="training images to use")
+    p.add_argument("--eval-limit", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", choices=["embedded", "full"], default="embedded")
+    p.add_argument("--out", type=Path, help="checkpoint file to write")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("finetune", help="the study's FGSM fine-tuning, round by round")
+    _add_model_source(p)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--eps", type=_eps, default=0.35)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--train-limit", type=int, default=1000)
+    p.add_argument("--eval-limit", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_finetune)
+
+    for name, helptext, func in (
+        ("evaluate", "accuracy, clean and under attack, with gradient health", cmd_evaluate),
+        ("attack", "write a PNG grid: original | adversarial | perturbation", cmd_attack),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        _add_model_source(p)
+        p.add_argument("--attack", choices=list_attacks(), default="fgsm")
+        p.add_argument("--gradient", choices=["raw", "repaired"], default="raw",
+                       help="VOne complex-cell backward: the study's (raw) or repaired")  # fmt: skip
+        p.add_argument("--steps", type=int, default=40, help="PGD steps")
+        p.add_argument("--step-size", type=float, default=0.01, help="PGD step size")
+        p.add_argument("--seed", type=int, default=0)
+        if name == "evaluate":
+            p.add_argument("--eps", type=_eps, nargs="+", default=[0.35])
+            p.add_argument("--eot", type=int, default=1, help="gradient samples averaged (EOT)")
+            p.add_argument("--limit", type=int, default=1000, help="test images")
+            p.add_argument("--json", type=Path, help="also write the numbers as JSON")
+        else:
+            p.add_argument("--eps", type=_eps, default=0.35)
+            p.add_argument("--n", type=int, default=16, help="digits in the grid")
+            p.add_argument("--out", type=Path, required=True, help="PNG file to write")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        code = args.func(args)
+    except (CLIError, CheckpointError, DataError, DataUnavailableError, UnknownNameError,
+            FileNotFoundError, ValueError) as e:  # fmt: skip
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if code == 0 and args.command in ("train", "finetune"):
+        print(f"done in {time.perf_counter() - start:.1f} s")
+    return code

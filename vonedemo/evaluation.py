@@ -1,0 +1,110 @@
+"""Batched, side-effect-free evaluation: clean accuracy, accuracy under attack, eps sweeps.
+
+Accuracies are fractions in [0, 1]. Models are used in whatever mode they are in; nothing
+here changes a model. Noisy (VOne) models are evaluated with their noise on, as in the study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .attacks import GradientHealth, create_attack
+from .data import MNISTData
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Logits for ``images``, computed in batches without building a graph."""
+    outs = [model(images[i : i + batch_size]) for i in range(0, images.shape[0], batch_size)]
+    return torch.cat(outs) if outs else torch.empty(0, 10)
+
+
+def accuracy(
+    model: nn.Module,
+    data: MNISTData,
+    *,
+    batch_size: int = 500,
+    limit: int | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> float:
+    data = data.subset(limit)
+    correct, done = 0, 0
+    for images, labels in data.batches(batch_size):
+        correct += int((predict(model, images, batch_size).argmax(1) == labels).sum())
+        done += len(labels)
+        if on_batch:
+            on_batch(done, len(data))
+    return correct / max(len(data), 1)
+
+
+@dataclass
+class AttackEvaluation:
+    accuracy: float
+    correct: torch.Tensor  # bool per image: still classified right under attack
+    health: GradientHealth
+    eps: float
+    attack: str
+
+
+def evaluate_attack(
+    model: nn.Module,
+    data: MNISTData,
+    attack: str = "fgsm",
+    eps: float = 0.35,
+    *,
+    batch_size: int = 250,
+    limit: int | None = None,
+    attack_options: dict | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> AttackEvaluation:
+    """Accuracy under ``attack`` with per-image outcomes and gradient health."""
+    attack_fn = create_attack(attack, **(attack_options or {}))
+    data = data.subset(limit)
+    health = GradientHealth()
+    outcome = []
+    for images, labels in data.batches(batch_size):
+        adv = attack_fn(model, images, labels, eps, health=health)
+        outcome.append(predict(model, adv, batch_size).argmax(1) == labels)
+        if on_batch:
+            on_batch(sum(len(o) for o in outcome), len(data))
+    correct = torch.cat(outcome) if outcome else torch.zeros(0, dtype=torch.bool)
+    acc = float(correct.float().mean()) if len(correct) else 0.0
+    return AttackEvaluation(acc, correct, health, float(eps), attack)
+
+
+def adversarial_accuracy(
+    model: nn.Module,
+    data: MNISTData,
+    attack: str = "fgsm",
+    eps: float = 0.35,
+    **options,
+) -> float:
+    """Accuracy on adversarial images made from ``data`` (see :func:`evaluate_attack`)."""
+    return evaluate_attack(model, data, attack, eps, **options).accuracy
+
+
+def eps_sweep(
+    model: nn.Module,
+    data: MNISTData,
+    eps_values: Sequence[float],
+    attack: str = "fgsm",
+    *,
+    limit: int | None = None,
+    batch_size: int = 250,
+    attack_options: dict | None = None,
+    on_eps: Callable[[int, int], None] | None = None,
+) -> list[dict]:
+    """[{eps, accuracy, health}] for each eps, in order."""
+    rows = []
+    for i, eps in enumerate(eps_values):
+        result = evaluate_attack(
+            model, data, attack, eps, batch_size=batch_size, limit=limit, attack_options=attack_options
+        )
+        rows.append({"eps": float(eps), "accuracy": result.accuracy, "health": result.health.summary()})
+        if on_eps:
+            on_eps(i + 1, len(eps_values))
+    return rows
