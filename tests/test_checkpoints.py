@@ -128,3 +128,9 @@ def test_pretrained_manifest_checks(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="sha256"):
         load_pretrained("basic-cnn")
     assert zipfile.is_zipfile(path)
+
+
+def test_metadata_with_str_subclasses_still_loads_safely(tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model("mlp"), {"torch": torch.__version__, "t": (1, 2)})
+    _, meta = load_checkpoint(path)
+    assert meta["torch"] == str(torch.__version__) and meta["t"] == [1, 2]

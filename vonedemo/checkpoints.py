@@ -50,9 +50,11 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _check_plain(value, where: str = "metadata") -> None:
+def _plain(value, where: str = "metadata"):
+    """A JSON round trip: only plain values survive, so the safe loader can read them back
+    (a ``str`` subclass such as ``torch.__version__`` would otherwise be pickled as its class)."""
     try:
-        json.dumps(value, allow_nan=True)
+        return json.loads(json.dumps(value, allow_nan=True))
     except (TypeError, ValueError) as e:
         raise ValueError(f"{where} must hold only plain JSON-like values: {e}") from None
 
@@ -63,8 +65,8 @@ def checkpoint_dict(model: nn.Module, metadata: dict | None = None, *, half: boo
         raise ValueError("model has no registry name: build it with vonedemo.models.create_model")
     metadata = dict(metadata or {})
     metadata.setdefault("vonedemo_version", __version__)
-    _check_plain(metadata)
-    _check_plain(model.builder_args, "builder arguments")
+    metadata = _plain(metadata)
+    builder_args = _plain(model.builder_args, "builder arguments")
     state = {}
     for key, tensor in model.state_dict().items():
         tensor = tensor.detach().cpu()
@@ -76,7 +78,7 @@ def checkpoint_dict(model: nn.Module, metadata: dict | None = None, *, half: boo
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model": name,
-        "builder_args": model.builder_args,
+        "builder_args": builder_args,
         "state_dict": state,
         "metadata": metadata,
     }

@@ -72,7 +72,7 @@ def evaluate_attack(
         if on_batch:
             on_batch(sum(len(o) for o in outcome), len(data))
     correct = torch.cat(outcome) if outcome else torch.zeros(0, dtype=torch.bool)
-    acc = float(correct.float().mean()) if len(correct) else 0.0
+    acc = int(correct.sum()) / len(correct) if len(correct) else 0.0
     return AttackEvaluation(acc, correct, health, float(eps), attack)
 
 

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .vone import VOneBlock, VOneConfig
@@ -147,6 +146,22 @@ class MLP(nn.Module):
         return self.classifier(self.pool(x).flatten(1))
 
 
+class MadryCNN(nn.Module):
+    """The MNIST network of Madry et al. (2018): conv5x5(32)+ReLU+maxpool2, conv5x5(64)+ReLU+
+    maxpool2, 3136 → 1024 (ReLU) → 10. Capacity matters for adversarial training."""
+
+    def __init__(self, in_channels: int = 1):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        )  # fmt: skip
+        self.classifier = nn.Sequential(nn.Linear(7 * 7 * 64, 1024), nn.ReLU(), nn.Linear(1024, NUM_CLASSES))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x).flatten(1))
+
+
 # --- whole models ------------------------------------------------------------------------------
 class BaselineNet(MNISTClassifier):
     def __init__(self, backend: nn.Module):
@@ -169,9 +184,9 @@ class VOneNet(MNISTClassifier):
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         # The block leaves its channels grouped by kernel size; permuting the bottleneck's
         # 512 input weights instead of the 512 activation maps saves a full memory pass.
-        features = self.vone(x, canonical=False)
+        # The block and the bottleneck run a chunk of images at a time (same values).
         weight = self.bottleneck.weight.index_select(1, self.vone.channel_order)
-        return self.backend(F.conv2d(features, weight))
+        return self.backend(self.vone.project(x, weight))
 
 
 @dataclass(frozen=True)
@@ -291,6 +306,18 @@ for _name, _label, _backend, _desc in (
     ("vone-mlp", "VOne-Linear-Regression", _mlp, "VOneBlock + MLP back-end (2x2 pooled)"),
 ):
     register_model(ModelSpec(_name, _label, _backend, True, _desc))
+
+# Reference models for the robustness audit (not in the study).
+register_model(ModelSpec(
+    "madry-cnn", "Madry-CNN (PGD-trained)", MadryCNN, False,
+    "yardstick of real robustness: Madry et al.'s MNIST CNN, PGD adversarial training at eps 0.3",
+))  # fmt: skip
+register_model(ModelSpec(
+    "vone-basic-cnn-2.5deg", "VOne-CNN (2.5°, resolvable)", BasicCNN, True,
+    "VOne-CNN whose image spans 2.5 degrees: 11.2 px/deg keeps every Gabor (≤ 5.6 cycles/deg) "
+    "below the Nyquist limit of 0.5 cycles/px",
+    vone_defaults={"visual_degrees": 2.5},
+))  # fmt: skip
 
 BASELINES = ("alexnet", "convnet", "basic-cnn", "mlp")
 STUDY_MODELS = BASELINES + tuple(f"vone-{n}" for n in BASELINES)

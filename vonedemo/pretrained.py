@@ -77,7 +77,7 @@ def train_pretrained(
         "init_seed": init_seed,
         "train_seconds": round(seconds, 1),
         "final_train_loss": history.epochs[-1].train_loss if history.epochs else None,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "machine": f"{platform.machine()} ({torch.get_num_threads()} threads)",
     }
     save_checkpoint(directory / file, model, metadata, half=True)

@@ -32,9 +32,16 @@ class TrainConfig:
     seed: int = 0  # weight init is the caller's; this seeds shuffling and noise
     limit: int | None = None  # training images to use (None: all)
     eval_limit: int | None = 1000  # test images scored after each epoch (None: all)
+    adversarial: str | None = None  # "pgd": Madry-style adversarial training (None: clean)
+    adv_eps: float = 0.3  # Madry et al.'s MNIST budget
+    adv_steps: int = 10  # PGD steps per training batch
+    adv_step_size: float = 0.05
 
     def __post_init__(self) -> None:
-        _check_positive(epochs=self.epochs, batch_size=self.batch_size)
+        _check_positive(epochs=self.epochs, batch_size=self.batch_size, adv_steps=self.adv_steps)
+        if self.adversarial not in (None, "pgd", "fgsm"):
+            raise ValueError(f"adversarial must be None, 'pgd' or 'fgsm', got {self.adversarial!r}")
+        check_eps(self.adv_eps, "adv_eps")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
 
@@ -147,6 +154,8 @@ def train(
                 loss_sum, correct, seen = 0.0, 0, 0
                 batches = data.batches(config.batch_size, shuffle=True, seed=config.seed + epoch)
                 for images, labels in batches:
+                    if config.adversarial:
+                        images = _adversarial_batch(model, images, labels, config, step)
                     logits = model(images)
                     loss = F.cross_entropy(logits, labels)
                     optimizer.zero_grad(set_to_none=True)
@@ -183,6 +192,15 @@ def train(
             optimizer.zero_grad(set_to_none=True)  # leave no parameter grads behind
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _adversarial_batch(model, images, labels, config: TrainConfig, step: int) -> torch.Tensor:
+    if config.adversarial == "fgsm":
+        return create_attack("fgsm")(model, images, labels, config.adv_eps)
+    return create_attack("pgd")(
+        model, images, labels, config.adv_eps, steps=config.adv_steps,
+        step_size=config.adv_step_size, seed=config.seed * 1_000_003 + step,
+    )  # fmt: skip
 
 
 def adversarial_finetune(

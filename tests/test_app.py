@@ -1,0 +1,395 @@
+"""The Streamlit app, page by page, through ``streamlit.testing.v1.AppTest``.
+
+Models: ``VONEDEMO_APP_MODELS=tiny`` makes ``ui.loaders.load_model`` (the app's one door to
+model files) hand out small, untrained, seeded stand-ins, so no real checkpoint is needed; one
+test replaces ``load_model`` itself. Data: ``VONEDEMO_APP_DATA_LIMIT`` keeps a few hundred
+digits per split. Saved checkpoints go to a temporary ``VONEDEMO_APP_CHECKPOINTS``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+from ui import loaders
+from vonedemo import models
+from vonedemo.study import study_accuracy
+
+ROOT = Path(__file__).resolve().parent.parent
+HOME = ROOT / "streamlit_app.py"
+EXPLORER = "pages/1_Attack_explorer.py"
+TRAIN = "pages/2_Train.py"
+FINETUNE = "pages/3_Fine-tune.py"
+COMPARE = "pages/4_Compare.py"
+VONE = "pages/5_Inside_the_VOneBlock.py"
+TIMEOUT = 60  # seconds per script run: generous, the test machine may be busy
+
+
+@pytest.fixture
+def app_env(monkeypatch, tmp_path):
+    """Tiny models, a small data limit, and every folder the app writes to in tmp_path."""
+    monkeypatch.setenv(loaders.MODELS_ENV, "tiny")
+    monkeypatch.setenv(loaders.DATA_LIMIT_ENV, "200")
+    monkeypatch.setenv("VONEDEMO_APP_CHECKPOINTS", str(tmp_path / "app"))
+    monkeypatch.setenv("VONEDEMO_CHECKPOINTS", str(tmp_path / "shipped"))
+    monkeypatch.setenv("VONEDEMO_RESULTS", str(tmp_path / "results" / "summary.json"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # modest CPU use; the models are tiny anyway
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield tmp_path
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    torch.set_num_threads(threads)
+
+
+def open_page(page: str | None = None) -> AppTest:
+    """Run the app's entry point, or one of its pages, as a multipage app would."""
+    at = AppTest.from_file(str(HOME), default_timeout=TIMEOUT)
+    if page:
+        at.switch_page(page)
+    return run(at)
+
+
+def run(target) -> AppTest:
+    """Rerun the app (``target``: the AppTest, or a widget just changed) and check it."""
+    at = target.run()
+    assert_clean(at)
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    """No uncaught exception, and no error the pages' guard turned into a message."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def table(at: AppTest, column: str):
+    """The first dataframe with ``column``."""
+    for df in at.dataframe:
+        frame = df.value
+        if column in frame.columns:
+            return frame
+    raise AssertionError(f"no table with column {column!r}")
+
+
+def charts(at: AppTest) -> list:
+    return at.get("plotly_chart")
+
+
+# --- home --------------------------------------------------------------------------------------
+def test_home_shows_a_digit_its_twin_and_the_caveat(app_env):
+    at = open_page()
+    body = texts(at)
+    assert body.count("True label") == 2  # the baseline and its VOneNet
+    assert {h.value for h in at.subheader} >= {
+        "Basic-CNN (basic-cnn) · untrained stand-in",
+        "VOne-CNN (vone-basic-cnn) · untrained stand-in",
+    }
+    assert "Gradient health" in body and "sign(NaN) = 0" in body
+    assert len(at.image) == 2
+    assert len(at.get("page_link")) == 5
+    first = body
+    at = run(at.button(key="home_next").click())
+    assert texts(at) != first  # another digit
+
+
+def test_home_without_checkpoints_says_how_to_make_them(app_env, monkeypatch):
+    monkeypatch.delenv(loaders.MODELS_ENV)
+    at = open_page()
+    assert any("python -m vonedemo train --all" in i.value for i in at.info)
+    assert len(at.get("page_link")) == 5
+
+
+# --- attack explorer ---------------------------------------------------------------------------
+def test_explorer_eps_zero_shows_the_originals_and_eps_changes_predictions(app_env):
+    at = open_page(EXPLORER)
+    assert at.selectbox(key="ae_model").value == "pretrained:basic-cnn"
+    assert at.slider(key="ae_eps").value == pytest.approx(0.35)
+    assert len(at.image) == 16
+
+    run(at.slider(key="ae_eps").set_value(0.0))
+    rows = table(at, "adversarial prediction")
+    assert len(rows) == 16
+    assert (rows["adversarial prediction"] == rows["clean prediction"]).all()
+    assert (rows["adversarial confidence %"] == rows["clean confidence %"]).all()
+    m = metrics(at)
+    assert m["Shown digits right, original (16)"] == m["Shown digits right, attacked (16)"]
+    assert "no attack" in texts(at)
+    assert not at.warning  # eps 0 moves nothing on purpose: that is not a stalled attack
+
+    run(at.slider(key="ae_eps").set_value(0.35))
+    rows = table(at, "adversarial prediction")
+    assert rows["changed"].any()
+    assert (rows["adversarial prediction"] != rows["clean prediction"]).sum() == rows["changed"].sum()
+    assert int(metrics(at)["Shown digits right, attacked (16)"].split("/")[0]) <= int(
+        metrics(at)["Shown digits right, original (16)"].split("/")[0]
+    )
+    assert "L∞ applied 0.350" in texts(at)
+    assert len(charts(at)) == 1  # the confidence bars of one digit
+
+    # Revisiting an eps is served from the cache: the same digits, the same answers.
+    again = run(at.slider(key="ae_eps").set_value(0.0))
+    assert (table(again, "adversarial prediction")["changed"] == False).all()  # noqa: E712
+
+
+def test_settings_survive_a_visit_to_another_page(app_env):
+    at = open_page(EXPLORER)
+    run(at.slider(key="ae_eps").set_value(0.12))
+    run(at.switch_page(TRAIN))
+    assert at.selectbox(key="tr_model").value == "basic-cnn"
+    run(at.switch_page(EXPLORER))
+    assert at.slider(key="ae_eps").value == pytest.approx(0.12)
+
+
+def test_explorer_new_sample_and_seed_are_repeatable(app_env):
+    at = open_page(EXPLORER)
+    first = table(at, "test index")["test index"].tolist()
+    run(at.button(key="ae_new_sample").click())
+    assert at.number_input(key="ae_seed").value == 1
+    second = table(at, "test index")["test index"].tolist()
+    assert second != first
+    run(at.number_input(key="ae_seed").set_value(0))
+    assert table(at, "test index")["test index"].tolist() == first
+
+
+def test_explorer_vone_model_noise_modes_and_stalled_warning(app_env):
+    at = open_page(EXPLORER)
+    run(at.selectbox(key="ae_model").set_value("pretrained:vone-basic-cnn"))
+    assert not at.radio(key="ae_noise").disabled
+    # The study's raw gradient is NaN almost everywhere in a VOneBlock: FGSM stalls, and says so.
+    assert at.warning and "did not move" in at.warning[0].value
+    run(at.radio(key="ae_gradient").set_value("repaired"))
+    assert not at.warning
+    for mode in ("off", "seeded"):
+        run(at.radio(key="ae_noise").set_value(mode))
+        rows = table(at, "adversarial prediction")
+        assert len(rows) == 16
+    # The cached model itself was never switched: the override is per computation.
+    model, _ = loaders.get_model("pretrained:vone-basic-cnn")
+    assert model.vone.noise_mode == "neuronal"
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+
+
+def test_explorer_pgd_with_eot(app_env):
+    at = open_page(EXPLORER)
+    at.radio(key="ae_attack").set_value("pgd")
+    at.slider(key="ae_eot").set_value(2)
+    at.select_slider(key="ae_n").set_value(8)
+    run(at)
+    run(at.slider(key="ae_pgd_steps").set_value(3))
+    assert len(table(at, "adversarial prediction")) == 8
+    assert "PGD eps=0.35, 3 steps" in "\n".join(c.value for c in at.caption)
+
+
+def test_explorer_uses_the_one_model_loader(app_env, monkeypatch):
+    """Every model the pages use comes through ui.loaders.load_model."""
+
+    class Constant(torch.nn.Module):  # always answers 3, and offers no gradient
+        registry_name = "basic-cnn"
+
+        def forward(self, x):
+            logits = torch.zeros(x.shape[0], 10) + x.sum() * 0
+            logits[:, 3] = 5.0
+            return logits
+
+    monkeypatch.setattr(loaders, "load_model", lambda key: (Constant(), {}))
+    at = open_page(EXPLORER)
+    rows = table(at, "adversarial prediction")
+    assert set(rows["clean prediction"]) == {3} and set(rows["adversarial prediction"]) == {3}
+    assert at.warning  # a zero gradient moves nothing: flagged
+
+
+# --- training ----------------------------------------------------------------------------------
+def test_train_page_trains_saves_and_never_overwrites(app_env):
+    at = open_page(TRAIN)
+    at.select_slider(key="tr_size").set_value(200)
+    at.select_slider(key="tr_batch").set_value(32)
+    at.text_input(key="tr_name").input("my run/../../evil name")
+    run(at.button(key="tr_start").click())
+    last = at.session_state["tr_last"]
+    assert last["file"] == "my-run-evil-name.pt"
+    assert len(last["epochs"]) == 1 and last["epochs"][0]["test_accuracy"] is not None
+    assert len(last["losses"]) == 7  # 200 images / 32 per batch
+    saved = app_env / "app" / "my-run-evil-name.pt"
+    assert saved.is_file() and saved.stat().st_size > 0
+    assert any("my-run-evil-name.pt" in s.value for s in at.success)
+    assert len(charts(at)) >= 2  # live loss and accuracy curves
+
+    run(at.button(key="tr_start").click())  # same name again: a new file, never an overwrite
+    assert at.session_state["tr_last"]["file"] == "my-run-evil-name-2.pt"
+    assert (app_env / "app" / "my-run-evil-name-2.pt").is_file()
+
+    explorer = open_page(EXPLORER)  # the new checkpoints appear on the other pages
+    options = explorer.selectbox(key="ae_model").options
+    assert sum("my-run-evil-name" in o for o in options) == 2
+    run(explorer.selectbox(key="ae_model").set_value("app:my-run-evil-name.pt"))
+    assert len(table(explorer, "adversarial prediction")) == 16
+
+
+# --- fine-tuning -------------------------------------------------------------------------------
+def test_finetune_page_grows_curves_beside_the_study_and_saves(app_env):
+    at = open_page(FINETUNE)
+    at.slider(key="ft_rounds").set_value(2)
+    at.select_slider(key="ft_train").set_value(64)
+    at.select_slider(key="ft_eval").set_value(50)
+    run(at.button(key="ft_start").click())
+    result = at.session_state["ft_result"]
+    assert [r["round"] for r in result["rows"]] == [0, 1, 2]
+    assert all(0 <= r["clean"] <= 100 and 0 <= r["adversarial"] <= 100 for r in result["rows"])
+    fig = charts(at)[-1].proto.spec
+    assert "study clean (Basic-CNN)" in fig and "ours adversarial" in fig
+    assert len(table(at, "adversarial %")) == 3
+    # The shared model was fine-tuned through a copy.
+    model, _ = loaders.get_model("pretrained:basic-cnn")
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+
+    at.text_input(key="ft_name").input("robust")
+    run(at.button(key="ft_save").click())
+    assert (app_env / "app" / "robust.pt").is_file()
+    assert any("robust.pt" in s.value for s in at.success)
+
+
+# --- compare -----------------------------------------------------------------------------------
+def test_compare_page_shows_study_and_measured_numbers(app_env):
+    summary = app_env / "results" / "summary.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text(json.dumps({"models": {
+        "basic-cnn": {"clean": 98.7, "fgsm": 12.5, "study_clean": 99.0, "study_fgsm": 8.5, "test_images": 10000,
+                      "eps_curve": [{"eps": 0.0, "accuracy": 98.7}, {"eps": 0.35, "accuracy": 12.5}]},
+        "not-a-model": {"clean": 50.0, "fgsm": 50.0},  # unknown names are left out, not a crash
+    }}))  # fmt: skip
+    at = open_page(COMPARE)
+    frame = table(at, "study clean %")
+    assert len(frame) == 8
+    row = frame[frame["model"] == "Basic-CNN"].iloc[0]
+    assert row["our clean %"] == pytest.approx(98.7) and row["our FGSM 0.35 %"] == pytest.approx(12.5)
+    assert row["study clean %"] == pytest.approx(study_accuracy("basic-cnn")["clean"])
+    vone = frame[frame["model"] == "VOne-CNN"].iloc[0]
+    assert vone["study FGSM 0.35 %"] == pytest.approx(study_accuracy("vone-basic-cnn")["adversarial"])
+    assert vone["our numbers from"] == "not measured yet"
+    assert len(charts(at)) == 2  # grouped bars + accuracy against eps
+
+    at.select_slider(key="cmp_limit").set_value(20)
+    run(at.button(key="cmp_run").click())
+    frame = table(at, "study clean %")
+    assert frame["our clean %"].notna().all() and frame["our FGSM 0.35 %"].notna().all()
+    assert (frame["our numbers from"] == "measured now (20 digits)").all()
+    assert "Gradient health at eps 0.35" in texts(at)
+
+
+def test_compare_page_reads_the_manifest_and_survives_a_broken_summary(app_env):
+    shipped = app_env / "shipped"
+    shipped.mkdir()
+    (shipped / "manifest.json").write_text(json.dumps({"models": {
+        "mlp": {"file": "mlp.pt", "clean_accuracy": 97.0, "fgsm_accuracy": 1.5, "test_images": 10000}}}))  # fmt: skip
+    summary = app_env / "results" / "summary.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text("{not json")
+    at = AppTest.from_file(str(HOME), default_timeout=TIMEOUT)
+    at.switch_page(COMPARE).run()
+    assert not at.exception and not at.error
+    assert any("could not be read" in w.value for w in at.warning)
+    row = table(at, "study clean %").set_index("model").loc["Linear-Regression"]
+    assert row["our clean %"] == pytest.approx(97.0)
+    assert row["our numbers from"] == "checkpoints/manifest.json"
+
+
+# --- inside the VOneBlock ----------------------------------------------------------------------
+def test_vone_page_renders_gallery_cells_noise_and_attack(app_env):
+    at = open_page(VONE)
+    assert at.selectbox(key="v1_source").value == "pretrained:vone-basic-cnn"
+    params = table(at, "sf [cyc/deg]")
+    assert list(params.columns) == ["channel", "cell", "sf [cyc/deg]", "ori [deg]", "phase [deg]", "nx", "ny"]
+    assert params["sf [cyc/deg]"].is_monotonic_increasing  # sorted by spatial frequency
+    assert len(at.image) >= 6  # gallery, digit, two cell mosaics, noise, attack pictures
+
+    at.selectbox(key="v1_sort").set_value("ori")
+    at.toggle(key="v1_desc").set_value(True)
+    run(at.radio(key="v1_part").set_value("q1"))
+    params = table(at, "ori [deg]")
+    assert params["ori [deg]"].is_monotonic_decreasing
+    assert set(params["cell"]) == {"complex"}
+
+    run(at.number_input(key="v1_index").set_value(3))
+    run(at.slider(key="v1_noise_n").set_value(2))
+    run(at.radio(key="v1_gradient").set_value("repaired"))
+    assert "Total change in the block's responses" in metrics(at)
+
+    run(at.selectbox(key="v1_source").set_value("block:study"))
+    assert any("Choose a trained VOne model" in i.value for i in at.info)
+
+
+# --- boundaries --------------------------------------------------------------------------------
+def test_core_package_never_imports_streamlit():
+    for path in (ROOT / "vonedemo").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            assert not any(n.split(".")[0] == "streamlit" for n in names), f"{path} imports streamlit"
+
+
+def test_streamlit_caching_lives_only_in_ui():
+    for path in [HOME, *(ROOT / "pages").glob("*.py")]:
+        source = path.read_text(encoding="utf-8")
+        assert "cache_data" not in source and "cache_resource" not in source, path
+
+
+def test_every_widget_has_a_key():
+    widget_calls = {
+        "slider", "select_slider", "selectbox", "radio", "button", "number_input", "text_input",
+        "toggle", "checkbox", "multiselect",
+    }  # fmt: skip
+    for path in [HOME, *(ROOT / "pages").glob("*.py"), *(ROOT / "ui").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in widget_calls:
+                keywords = {k.arg for k in node.keywords}
+                assert "key" in keywords, f"{path.name}:{node.lineno} {node.func.attr} has no key="
+
+
+def test_tiny_mode_models_are_frozen_and_shared(app_env):
+    a, _ = loaders.get_model("pretrained:vone-mlp")
+    b, _ = loaders.get_model("pretrained:vone-mlp")
+    assert a is b
+    assert not a.training and not any(p.requires_grad for p in a.parameters())
+    assert models.is_stochastic(a)
+
+
+# --- is it real? -------------------------------------------------------------------------------
+REAL = "pages/6_Is_it_real.py"
+
+
+def test_is_it_real_page_runs_a_quick_audit_and_reads_saved_ones(app_env):
+    at = open_page(REAL)
+    assert any("No precomputed audit" in i.value for i in at.info)
+    at.select_slider(key="real_limit").set_value(20)
+    run(at.button(key="real_run").click())
+    body = texts(at)
+    assert "Basic-CNN" in body and "worst case 0.35" in body
+    checks = [s.value for s in at.success] + [w.value for w in at.warning]  # one line per check
+    assert any(c.startswith("eps 0 equals clean") for c in checks)
+    assert any(c.startswith("near chance at eps 0.5") for c in checks)
+    saved = app_env / "results" / "audit"
+    saved.mkdir(parents=True)
+    report = at.session_state["real_fresh"]
+    (saved / "audit.json").write_text(json.dumps(report))
+    at2 = open_page(REAL)
+    assert "Basic-CNN" in texts(at2) and not any("No precomputed audit" in i.value for i in at2.info)

@@ -1,0 +1,88 @@
+"""End-to-end: the running app in headless Chromium (Debian's package) driven by Playwright.
+
+Skipped where no browser can exist (no chromium on PATH, or Playwright not installed). Screenshots
+go to ``$VONEDEMO_ARTIFACTS`` (default ``test-artifacts/``) as test artefacts.
+"""
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+screenshots = pytest.importorskip("screenshots")
+playwright = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(screenshots.chromium_path() is None, reason="no chromium on PATH"),
+]
+
+ERROR_TEXT = re.compile(r"Traceback|Exception:|Error:|StreamlitAPIException", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("app")
+    env = {"VONEDEMO_APP_MODELS": "tiny", "VONEDEMO_APP_DATA_LIMIT": "200",
+           "VONEDEMO_APP_CHECKPOINTS": str(tmp / "ckpt"), "VONEDEMO_RESULTS": str(tmp / "results")}  # fmt: skip
+    port = screenshots.free_port()
+    proc = screenshots.start_app(port, env)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page():
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=screenshots.chromium_path(), args=screenshots.CHROMIUM_ARGS)
+        yield browser.new_page(viewport={"width": 1300, "height": 900})
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def artifacts():
+    out = Path(os.environ.get("VONEDEMO_ARTIFACTS", ROOT / "test-artifacts"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _no_error_text(page) -> None:
+    body = page.inner_text("body")
+    assert not ERROR_TEXT.search(body), ERROR_TEXT.search(body).group(0)
+    assert page.query_selector('[data-testid="stException"]') is None
+
+
+@pytest.mark.parametrize("name, path", list(screenshots.PAGES.items()))
+def test_every_page_renders_without_errors(page, app_url, artifacts, name, path):
+    page.goto(f"{app_url}/{path}")
+    screenshots.wait_rendered(page)
+    _no_error_text(page)
+    page.screenshot(path=str(artifacts / f"page_{name}.png"), full_page=True)
+
+
+def test_moving_the_eps_slider_updates_the_grid(page, app_url, artifacts):
+    page.goto(f"{app_url}/Attack_explorer")
+    screenshots.wait_rendered(page)
+    assert "eps=0.35" in page.inner_text("body")
+    before = page.locator('[data-testid="stImage"] img').first.get_attribute("src")
+    group = page.get_by_role("group", name=re.compile(r"^eps"))  # the eps slider (react-aria)
+    slider = group.locator('input[type="range"]').first
+    slider.focus()
+    started = time.perf_counter()
+    for _ in range(35):  # 0.35 → 0.00 in steps of 0.01
+        page.keyboard.press("ArrowLeft")
+    page.wait_for_function("() => document.body.innerText.includes('eps=0.00')", timeout=120_000)
+    screenshots.wait_rendered(page)
+    elapsed = time.perf_counter() - started
+    after = page.locator('[data-testid="stImage"] img').first.get_attribute("src")
+    _no_error_text(page)
+    page.screenshot(path=str(artifacts / "explorer_eps0.png"), full_page=True)
+    assert before != after  # the grid was redrawn for the new eps
+    assert elapsed < 120

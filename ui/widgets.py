@@ -1,0 +1,134 @@
+"""Shared page furniture: page setup, the error guard, state defaults, the model picker, the
+gradient-health note and digit tiles."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import streamlit as st
+
+from vonedemo.checkpoints import CheckpointError, PretrainedNotFoundError
+from vonedemo.data import DataError
+
+from . import loaders
+
+CAVEAT = (
+    "**Honest caveat.** The study's VOneNets may look robust for a dull reason: the complex "
+    "cell's square root has no derivative at zero energy (a blank background seen through a "
+    "narrow filter), so the input gradient is NaN there, and `torch.sign(NaN) = 0` — FGSM then "
+    "leaves those pixels alone. The *gradient health* line says how much of the gradient was "
+    "NaN and how many pixels the attack really moved; choose the *repaired* gradient in the "
+    "attack explorer to see the attack with a working gradient."
+)
+
+PAGES = (
+    ("streamlit_app.py", "Home", "🏠"),
+    ("pages/1_Attack_explorer.py", "Attack explorer", "🎯"),
+    ("pages/2_Train.py", "Train a model", "🏋️"),
+    ("pages/3_Fine-tune.py", "Adversarial fine-tuning", "🛡️"),
+    ("pages/4_Compare.py", "Compare with the study", "📊"),
+    ("pages/5_Inside_the_VOneBlock.py", "Inside the VOneBlock", "🔬"),
+)
+
+
+def page_setup(title: str, icon: str, intro: str | None = None) -> None:
+    st.set_page_config(page_title=f"{title} · VOneNet lab", page_icon=icon, layout="wide")
+    st.title(f"{icon} {title}")
+    if intro:
+        st.markdown(intro)
+    if loaders.tiny_mode():
+        st.caption("Test mode: models are small untrained stand-ins (`VONEDEMO_APP_MODELS=tiny`).")
+
+
+@contextlib.contextmanager
+def guard(what: str = "this page") -> Iterator[None]:
+    """Turn any error into a short message: a classroom never sees a traceback. Streamlit's own
+    rerun/stop signals are BaseExceptions and pass through."""
+    try:
+        yield
+    except PretrainedNotFoundError as e:
+        st.info(f"{e}")
+    except (CheckpointError, DataError) as e:
+        st.error(f"Could not load what {what} needs: {e}")
+    except MemoryError:
+        st.error("Out of memory: try fewer digits, fewer images or a smaller model.")
+    except Exception as e:  # the last line of defence for a live demo
+        st.error(f"Something went wrong in {what}: {type(e).__name__}: {e}")
+
+
+def init_state(defaults: dict) -> None:
+    for key, value in defaults.items():
+        st.session_state.setdefault(key, value)
+
+
+def ensure_option(key: str, options: Sequence, default) -> None:
+    """Reset ``key`` to ``default`` when its value is no longer among ``options``."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default
+
+
+def model_picker(
+    key: str,
+    choices: Sequence[loaders.ModelChoice],
+    *,
+    label: str = "Model",
+    prefer: Sequence[str] = ("pretrained:basic-cnn",),
+    container=st,
+    help: str | None = None,
+) -> loaders.ModelChoice | None:
+    """A selectbox over ``choices``; returns the chosen one, or None (with the reason shown)
+    when it is not available."""
+    if not choices:
+        container.info("No model to choose from yet.")
+        return None
+    by_key = {c.key: c for c in choices}
+    available = [c.key for c in choices if c.available]
+    default = next((k for k in prefer if k in available), available[0] if available else choices[0].key)
+    ensure_option(key, list(by_key), default)
+    chosen = container.selectbox(
+        label, list(by_key), key=key, help=help, persist_state="session",
+        format_func=lambda k: by_key[k].label + ("" if by_key[k].available else " — not available"),
+    )  # fmt: skip
+    choice = by_key[chosen]
+    if not choice.available:
+        container.info(f"**{choice.label}** is not available: {choice.reason}")
+        return None
+    return choice
+
+
+def health_note(sentence: str, stalled: bool, *, prefix: str = "Gradient health") -> None:
+    st.markdown(f"🩺 **{prefix}:** {sentence}")
+    if stalled:
+        st.warning(
+            "The attack did not move most digits, so the accuracy under attack is just clean "
+            "accuracy — it says nothing about robustness. Try the *repaired* gradient, EOT or PGD."
+        )
+
+
+def digit_strip(original: np.ndarray, adversarial: np.ndarray, perturbation: np.ndarray, zoom: int = 3) -> np.ndarray:
+    """original | adversarial | perturbation of one digit, side by side, as one RGB image."""
+    gray = [np.repeat(a[..., None], 3, axis=2) for a in (original, adversarial)]
+    tiles = [*gray, perturbation]
+    gap = np.full((28, 2, 3), 255, dtype=np.uint8)
+    strip = np.concatenate([tiles[0], gap, tiles[1], gap, tiles[2]], axis=1)
+    return strip.repeat(zoom, axis=0).repeat(zoom, axis=1)
+
+
+def gray_image(image: np.ndarray, zoom: int = 3) -> np.ndarray:
+    """A [H, W] image in [0, 1] (or uint8) as an enlarged uint8 picture."""
+    a = np.asarray(image)
+    if a.dtype != np.uint8:
+        a = (np.clip(a, 0.0, 1.0) * 255).round().astype(np.uint8)
+    return a.repeat(zoom, axis=0).repeat(zoom, axis=1)
+
+
+def verdict(pred: int, conf: float, label: int) -> str:
+    colour = "green" if pred == label else "red"
+    return f":{colour}[**{pred}**] ({100 * conf:.0f}%)"
+
+
+def page_links() -> None:
+    for path, label, icon in PAGES[1:]:
+        st.page_link(path, label=label, icon=icon)

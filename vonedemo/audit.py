@@ -1,0 +1,403 @@
+""""Is it real?" — an adaptive-attack audit of a model's robustness.
+
+For each model, on the same test images: the study's FGSM; FGSM with the repaired gradient;
+FGSM averaged over noise samples (EOT); PGD with EOT and restarts; PGD computed with the noise
+switched off or fixed; transfer from the twin model; and the **worst case per image** across all
+of them — the headline robust accuracy. Sanity checks flag possible gradient masking. Every
+attack result carries its gradient health, so a stalled attack is never mistaken for robustness.
+
+Nothing prints; progress goes to ``on_progress(step, done, total)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from .attacks import GradientHealth, create_attack
+from .data import MNISTData
+from .evaluation import accuracy, predict
+from .models import is_stochastic, twin_of
+
+Progress = Callable[[str, int, int], None]
+ModelLoader = Callable[[str], nn.Module]
+
+# Transfer sources for models outside the study's twin pairs.
+TRANSFER_SOURCE = {"madry-cnn": "basic-cnn", "vone-basic-cnn-2.5deg": "basic-cnn"}
+CURVE_EPS = (0.0, 1 / 255, 4 / 255, 8 / 255, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    limit: int = 1000  # test images, the same for every attack
+    eps: tuple[float, ...] = (0.35, 0.1)  # headline budgets (the study's, and a common one)
+    eot_samples: tuple[int, ...] = (1, 4, 16, 64)  # FGSM gradient averaged over n noise draws
+    pgd_steps: int = 40
+    pgd_step_size: float = 0.01
+    pgd_restarts: int = 2
+    pgd_eot: int = 4  # noise draws per PGD step (noisy models only)
+    curve_eps: tuple[float, ...] = CURVE_EPS
+    curve_limit: int = 500  # test images per point of the accuracy-vs-eps curves
+    curve_pgd_steps: int = 20  # the strongest attack on the curves, cheaper per point
+    curve_repeats: int = 3  # evaluations of noisy models per point (mean ± std)
+    doubling_limit: int = 500  # images for the "doubling changes < 1 point" check
+    batch_size: int = 250
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.curve_limit < 1:
+            raise ValueError("limits must be positive")
+
+
+def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95% binomial (Wilson) interval for an accuracy, in [0, 1]."""
+    if total == 0:
+        return (0.0, 1.0)
+    p = correct / total
+    denom = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denom
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass
+class AttackOutcome:
+    name: str
+    eps: float
+    correct: torch.Tensor  # bool per image
+    health: GradientHealth
+    seconds: float
+
+    @property
+    def accuracy(self) -> float:
+        return int(self.correct.sum()) / len(self.correct) if len(self.correct) else 0.0
+
+    def row(self) -> dict:
+        lo, hi = wilson_interval(int(self.correct.sum()), len(self.correct))
+        return {"attack": self.name, "eps": self.eps, "accuracy": 100 * self.accuracy,
+                "ci95": [100 * lo, 100 * hi], "seconds": round(self.seconds, 2),
+                **self.health.summary()}  # fmt: skip
+
+
+def run_attack(
+    model: nn.Module,
+    data: MNISTData,
+    attack: str,
+    eps: float,
+    options: dict,
+    *,
+    name: str,
+    batch_size: int = 250,
+    source: nn.Module | None = None,
+) -> AttackOutcome:
+    """Craft on ``source`` (default: the model itself), evaluate on ``model``."""
+    fn = create_attack(attack, **options)
+    crafted_on = source if source is not None else model
+    health = GradientHealth()
+    outcomes = []
+    start = time.perf_counter()
+    for images, labels in data.batches(batch_size):
+        adv = fn(crafted_on, images, labels, eps, health=health)
+        outcomes.append(predict(model, adv).argmax(1) == labels)
+    correct = torch.cat(outcomes) if outcomes else torch.zeros(0, dtype=torch.bool)
+    return AttackOutcome(name, float(eps), correct, health, time.perf_counter() - start)
+
+
+def attack_ladder(
+    model: nn.Module, config: AuditConfig, stochastic: bool
+) -> list[tuple[str, str, dict]]:
+    """(name, attack, options) for every white-box attack of the ladder."""
+    pgd = {"steps": config.pgd_steps, "step_size": config.pgd_step_size,
+           "restarts": config.pgd_restarts, "seed": config.seed}  # fmt: skip
+    ladder = [
+        ("FGSM (study: raw gradient)", "fgsm", {"gradient": "raw"}),
+        ("FGSM, repaired gradient", "fgsm", {"gradient": "repaired"}),
+    ]
+    if stochastic:
+        for n in config.eot_samples:
+            if n > 1:
+                ladder.append((f"FGSM, EOT {n}", "fgsm", {"gradient": "repaired", "eot_samples": n}))
+        ladder += [
+            (f"PGD-{config.pgd_steps}, EOT {config.pgd_eot}", "pgd",
+             {**pgd, "gradient": "repaired", "eot_samples": config.pgd_eot}),
+            (f"PGD-{config.pgd_steps}, noise off", "pgd", {**pgd, "gradient": "repaired", "noise": "off"}),
+            (f"PGD-{config.pgd_steps}, noise fixed", "pgd", {**pgd, "gradient": "repaired", "noise": "seeded"}),
+        ]  # fmt: skip
+    else:
+        ladder.append((f"PGD-{config.pgd_steps}", "pgd", {**pgd, "gradient": "repaired"}))
+    return ladder
+
+
+def strongest_options(config: AuditConfig, stochastic: bool, steps: int | None = None) -> dict:
+    opts = {"steps": steps or config.pgd_steps, "step_size": config.pgd_step_size,
+            "restarts": 1, "gradient": "repaired", "seed": config.seed}  # fmt: skip
+    if stochastic:
+        opts["eot_samples"] = config.pgd_eot
+    return opts
+
+
+@dataclass
+class ModelAudit:
+    name: str
+    stochastic: bool
+    clean: float  # %
+    attacks: list[dict] = field(default_factory=list)  # rows of every attack at every eps
+    worst_case: dict[str, float] = field(default_factory=dict)  # eps → robust accuracy %
+    study_fgsm: dict[str, float] = field(default_factory=dict)  # eps → % under the study's FGSM
+    curves: dict[str, list[dict]] = field(default_factory=dict)  # "study"/"strongest" → points
+    checks: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def masking_suspected(self) -> bool:
+        return any(not c["passed"] for c in self.checks)
+
+
+def _check(name: str, passed: bool, sentence: str) -> dict:
+    return {"check": name, "passed": bool(passed), "sentence": sentence}
+
+
+def audit_model(
+    name: str,
+    load: ModelLoader,
+    data: MNISTData,
+    config: AuditConfig | None = None,
+    on_progress: Progress | None = None,
+) -> ModelAudit:
+    """Run the whole ladder, the curves and the sanity checks on one model."""
+    config = config or AuditConfig()
+    progress = on_progress or (lambda *_: None)
+    start = time.perf_counter()
+    model = load(name)
+    stochastic = is_stochastic(model)
+    test = data.subset(config.limit)
+    source_name = twin_of(name) or TRANSFER_SOURCE.get(name)
+    torch.manual_seed(config.seed)
+    clean = accuracy(model, test)
+    result = ModelAudit(name, stochastic, 100 * clean)
+    ladder = attack_ladder(model, config, stochastic)
+    source = load(source_name) if source_name else None
+    steps_total = len(config.eps) * (len(ladder) + (1 if source is not None else 0))
+    done = 0
+    by_eps: dict[float, list[AttackOutcome]] = {}
+    for eps in config.eps:
+        outcomes = []
+        for label, attack, options in ladder:
+            torch.manual_seed(config.seed)
+            outcomes.append(run_attack(model, test, attack, eps, options, name=label,
+                                       batch_size=config.batch_size))  # fmt: skip
+            done += 1
+            progress(f"audit {name}", done, steps_total)
+        if source is not None:
+            src_opts = strongest_options(config, is_stochastic(source))
+            torch.manual_seed(config.seed)
+            outcomes.append(run_attack(model, test, "pgd", eps, src_opts, name=f"transfer from {source_name}",
+                                       batch_size=config.batch_size, source=source))  # fmt: skip
+            done += 1
+            progress(f"audit {name}", done, steps_total)
+        by_eps[eps] = outcomes
+        result.attacks += [o.row() for o in outcomes]
+        worst = torch.stack([o.correct for o in outcomes]).all(0)
+        result.worst_case[str(eps)] = 100 * float(worst.float().mean())
+        result.study_fgsm[str(eps)] = 100 * outcomes[0].accuracy
+
+    result.curves = accuracy_curves(model, data.subset(config.curve_limit), config, stochastic,
+                                    lambda d, t: progress(f"curves {name}", d, t))  # fmt: skip
+    result.checks = sanity_checks(model, data.subset(max(config.limit, config.curve_limit)), config,
+                                  stochastic, result, by_eps)  # fmt: skip
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def accuracy_curves(
+    model: nn.Module, data: MNISTData, config: AuditConfig, stochastic: bool, progress: Progress
+) -> dict[str, list[dict]]:
+    """Accuracy (%) vs eps under the study's FGSM and the strongest attack; for noisy models
+    ``curve_repeats`` evaluations give mean ± std; every point has a 95% Wilson interval."""
+    repeats = config.curve_repeats if stochastic else 1
+    curves: dict[str, list[dict]] = {"study": [], "strongest": []}
+    total = 2 * len(config.curve_eps) * repeats
+    done = 0
+    for key, attack, options in (
+        ("study", "fgsm", {"gradient": "raw"}),
+        ("strongest", "pgd", strongest_options(config, stochastic, config.curve_pgd_steps)),
+    ):
+        for eps in config.curve_eps:
+            accs, correct_sum = [], 0
+            for r in range(repeats):
+                torch.manual_seed(config.seed + r)
+                out = run_attack(model, data, attack, eps, {**options, **({"seed": config.seed + r}
+                                 if attack == "pgd" else {})}, name=key, batch_size=config.batch_size)  # fmt: skip
+                accs.append(100 * out.accuracy)
+                correct_sum += int(out.correct.sum())
+                done += 1
+                progress(done, total)
+            mean = sum(accs) / len(accs)
+            std = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5 if len(accs) > 1 else 0.0
+            lo, hi = wilson_interval(correct_sum, len(data) * repeats)
+            curves[key].append({"eps": eps, "accuracy": mean, "std": std, "low": 100 * lo, "high": 100 * hi,
+                                "repeats": repeats})  # fmt: skip
+    return curves
+
+
+def sanity_checks(
+    model: nn.Module,
+    data: MNISTData,
+    config: AuditConfig,
+    stochastic: bool,
+    result: ModelAudit,
+    by_eps: dict[float, list[AttackOutcome]],
+) -> list[dict]:
+    """Pass/fail, a sentence each; a failure flags possible gradient masking."""
+    checks = []
+    n = len(data)
+    # Sampling noise of an accuracy on n images (noisy models differ between evaluations).
+    slack = 100 * 2.5 * math.sqrt(0.25 / n) if stochastic else 0.0
+    strongest = result.curves["strongest"]
+    at0 = next((p for p in strongest if p["eps"] == 0.0), None)
+    if at0 is not None:
+        torch.manual_seed(config.seed)
+        clean = 100 * accuracy(model, data.subset(config.curve_limit))  # the curve's images
+        ok = abs(at0["accuracy"] - clean) <= slack + 1e-6
+        checks.append(_check("eps 0 equals clean", ok,
+                             f"At eps 0 the attack gives {at0['accuracy']:.1f}% vs clean {clean:.1f}%."))  # fmt: skip
+    rises = [(a["eps"], b["eps"], b["accuracy"] - a["accuracy"]) for a, b in zip(strongest, strongest[1:], strict=False)]
+    worst_rise = max(rises, key=lambda r: r[2]) if rises else (0, 0, 0.0)
+    ok = worst_rise[2] <= max(1.0, slack)
+    checks.append(_check("accuracy falls as eps grows", ok,
+                         f"Largest rise along the strongest attack's curve: {worst_rise[2]:+.1f} points "
+                         f"(eps {worst_rise[0]:.3f} → {worst_rise[1]:.3f})."))  # fmt: skip
+    for eps, outcomes in by_eps.items():
+        fgsm_best = min(o.accuracy for o in outcomes if o.name.startswith("FGSM"))
+        pgd_best = min(o.accuracy for o in outcomes if o.name.startswith("PGD"))
+        ok = 100 * (pgd_best - fgsm_best) <= max(1.0, slack)
+        checks.append(_check(f"iterative ≤ single-step (eps {eps})", ok,
+                             f"Best PGD {100 * pgd_best:.1f}% vs best FGSM {100 * fgsm_best:.1f}%."))  # fmt: skip
+        transfer = [o for o in outcomes if o.name.startswith("transfer")]
+        if transfer:
+            white = min(o.accuracy for o in outcomes if not o.name.startswith("transfer"))
+            ok = 100 * (white - transfer[0].accuracy) <= max(1.0, slack)
+            checks.append(_check(f"white-box ≤ transfer (eps {eps})", ok,
+                                 f"Best white-box {100 * white:.1f}% vs transfer {100 * transfer[0].accuracy:.1f}%."))  # fmt: skip
+        study = outcomes[0]
+        if study.health.attack_stalled:
+            checks.append(_check(f"study's FGSM moves the images (eps {eps})", False,
+                                 f"The study's FGSM moved {study.health.moved_fraction:.0%} of images "
+                                 f"({study.health.nonfinite_fraction:.0%} of gradient entries NaN/inf): its "
+                                 "accuracy is clean accuracy, not robustness."))  # fmt: skip
+    at_half = next((p for p in strongest if p["eps"] == 0.5), None)
+    if at_half is not None:
+        ok = at_half["accuracy"] <= 20.0
+        checks.append(_check("near chance at eps 0.5", ok,
+                             f"The strongest attack at eps 0.5 leaves {at_half['accuracy']:.1f}% (chance: 10%)."))  # fmt: skip
+    checks.append(doubling_check(model, data.subset(config.doubling_limit), config, stochastic))
+    return checks
+
+
+def doubling_check(model: nn.Module, data: MNISTData, config: AuditConfig, stochastic: bool) -> dict:
+    """Doubling PGD steps (and EOT samples, for noisy models) should change accuracy < 1 point."""
+    eps = config.eps[0]
+    base = strongest_options(config, stochastic)
+    doubled = {**base, "steps": 2 * base["steps"]}
+    if stochastic:
+        doubled["eot_samples"] = 2 * base["eot_samples"]
+    torch.manual_seed(config.seed)
+    a = run_attack(model, data, "pgd", eps, base, name="base", batch_size=config.batch_size)
+    torch.manual_seed(config.seed)
+    b = run_attack(model, data, "pgd", eps, doubled, name="doubled", batch_size=config.batch_size)
+    change = 100 * (a.accuracy - b.accuracy)
+    what = "PGD steps and EOT samples" if stochastic else "PGD steps"
+    return _check("doubling the attack's effort changes < 1 point", abs(change) < 1.0,
+                  f"Doubling {what} at eps {eps} moved accuracy by {change:+.1f} points "
+                  f"({100 * a.accuracy:.1f}% → {100 * b.accuracy:.1f}%, {len(data)} images).")  # fmt: skip
+
+
+def audit_to_dict(audits: list[ModelAudit], config: AuditConfig) -> dict:
+    return {"config": asdict(config), "models": {a.name: {**asdict(a), "masking_suspected": a.masking_suspected}
+                                                  for a in audits}}  # fmt: skip
+
+
+# --- reports -----------------------------------------------------------------------------------
+def headline_markdown(report: dict) -> str:
+    """The headline table: clean, the study's FGSM and worst-case robust accuracy per eps."""
+    models = report["models"]
+    eps_values = report["config"]["eps"]
+    n = report["config"]["limit"]
+    head = ["model", "clean"] + [f"study FGSM {e}" for e in eps_values] + [f"worst case {e}" for e in eps_values]
+    lines = [
+        f"Accuracy (%) on the same {n:,} test images; worst case = an image counts as correct only if "
+        "it survives every attack of the ladder.",
+        "",
+        "| " + " | ".join(head + ["sanity checks"]) + " |",
+        "| --- | " + " | ".join(["---:"] * (len(head) - 1)) + " | --- |",
+    ]
+    from .models import model_label
+
+    for name, m in models.items():
+        failed = [c["check"] for c in m["checks"] if not c["passed"]]
+        verdict = "all pass" if not failed else "FAIL: " + "; ".join(failed)
+        cells = [model_label(name), f"{m['clean']:.1f}"]
+        cells += [f"{m['study_fgsm'][str(e)]:.1f}" for e in eps_values]
+        cells += [f"**{m['worst_case'][str(e)]:.1f}**" for e in eps_values]
+        lines.append("| " + " | ".join(cells + [verdict]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def ladder_markdown(report: dict) -> str:
+    from .models import model_label
+
+    lines = []
+    for name, m in report["models"].items():
+        lines += [f"#### {model_label(name)}", "",
+                  "| attack | eps | accuracy % | 95% CI | NaN/inf grad | zero sign | L∞ | moved |",
+                  "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+        for r in m["attacks"]:
+            lines.append(
+                f"| {r['attack']} | {r['eps']} | {r['accuracy']:.1f} | {r['ci95'][0]:.1f}–{r['ci95'][1]:.1f} | "
+                f"{100 * r['nonfinite_gradient_fraction']:.1f}% | {100 * r['zero_sign_fraction']:.1f}% | "
+                f"{r['linf']:.3f} | {100 * r['moved_fraction']:.0f}% |"
+            )
+        lines += ["", "Sanity checks:", ""]
+        lines += [f"- {'PASS' if c['passed'] else 'FAIL'} — {c['check']}: {c['sentence']}" for c in m["checks"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_audit(report: dict, out) -> list:
+    import csv
+    import json
+    from pathlib import Path
+
+    from .plots import eps_curves_figure, write_figure
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "audit.json").write_text(json.dumps(report, indent=1))
+    (out / "audit.md").write_text("## Headline\n\n" + headline_markdown(report) + "\n## Every attack\n\n"
+                                  + ladder_markdown(report))  # fmt: skip
+    with open(out / "audit.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["model", "attack", "eps", "accuracy", "ci95_low", "ci95_high", "nonfinite_gradient_fraction",
+                    "zero_sign_fraction", "linf", "moved_fraction", "seconds"])  # fmt: skip
+        for name, m in report["models"].items():
+            for r in m["attacks"]:
+                w.writerow([name, r["attack"], r["eps"], round(r["accuracy"], 3), round(r["ci95"][0], 3),
+                            round(r["ci95"][1], 3), r["nonfinite_gradient_fraction"], r["zero_sign_fraction"],
+                            r["linf"], r["moved_fraction"], r["seconds"]])  # fmt: skip
+            for key in ("worst_case", "study_fgsm"):
+                for eps, acc in m[key].items():
+                    w.writerow([name, key, eps, round(acc, 3), "", "", "", "", "", "", ""])
+    written = [out / "audit.json", out / "audit.md", out / "audit.csv"]
+    curves = {}
+    for name, m in report["models"].items():
+        curves[f"{name}"] = m["curves"]["strongest"]
+    written += write_figure(eps_curves_figure(curves, "Accuracy vs eps — strongest attack (95% intervals)"),
+                            out / "strongest_curves")  # fmt: skip
+    study = {name: m["curves"]["study"] for name, m in report["models"].items()}
+    written += write_figure(eps_curves_figure(study, "Accuracy vs eps — the study's FGSM"), out / "study_curves")
+    return written

@@ -1,0 +1,495 @@
+"""What the app's pages compute, without any UI: attack a handful of digits and return what a
+person should see, sample digits repeatably, name and reserve checkpoint files, and gather the
+measured results the compare page shows beside the study's.
+
+Results are plain numpy arrays, floats and dicts, so a UI can cache and pickle them cheaply.
+Nothing here changes a model: noise choices use the per-thread :func:`vonedemo.vone.noise_mode`
+context, never a model's own settings, so shared (cached) models stay untouched.
+
+Example::
+
+    >>> settings = AttackSettings(attack="fgsm", eps=0.35, noise="off", seed=0)
+    >>> idx = sample_indices(len(test), 16, seed=0)
+    >>> view = attack_batch(model, test.images[idx], test.labels[idx], settings, indices=idx)
+    >>> view.clean_accuracy, view.adversarial_accuracy, view.health_sentence
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .attacks import GradientHealth, create_attack, list_attacks
+from .attacks.base import check_eps
+from .checkpoints import list_checkpoints, save_checkpoint
+from .data import MNISTData
+from .evaluation import accuracy, evaluate_attack, predict
+from .models import STUDY_MODELS, model_label
+from .study import study_accuracy
+from .viz import perturbation_rgb, to_gray_uint8
+from .vone import GRADIENT_MODES, NOISE_MODES, noise_mode
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+APP_CHECKPOINTS_ENV = "VONEDEMO_APP_CHECKPOINTS"
+RESULTS_ENV = "VONEDEMO_RESULTS"
+STUDY_EPS = 0.35
+DEFAULT_EPS_VALUES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.35, 0.5)
+
+
+# --- attack settings ---------------------------------------------------------------------------
+def pgd_step_size(eps: float, steps: int) -> float:
+    """Madry et al.'s rule of thumb, 2.5·eps/steps, capped at eps (and at 1)."""
+    return float(min(1.0, eps, 2.5 * eps / max(int(steps), 1)))
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """Everything that decides an attack's result in the explorer; hashable, so a cache key.
+
+    ``noise``: None keeps each model's own noise (neuronal for VOne models, as the study);
+    ``"off"``/``"seeded"``/``"neuronal"`` override it for the whole computation (predictions
+    and gradients). ``seed`` seeds the random number generator (noise draws, PGD starts) and,
+    in ``"seeded"`` mode, the fixed noise pattern.
+    """
+
+    attack: str = "fgsm"
+    eps: float = STUDY_EPS
+    gradient: str = "raw"
+    eot_samples: int = 1
+    pgd_steps: int = 10
+    noise: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.attack not in list_attacks():
+            raise ValueError(f"unknown attack {self.attack!r}; known: {', '.join(list_attacks())}")
+        object.__setattr__(self, "eps", check_eps(self.eps))
+        if self.gradient not in GRADIENT_MODES:
+            raise ValueError(f"gradient must be one of {GRADIENT_MODES}, got {self.gradient!r}")
+        if self.noise is not None and self.noise not in NOISE_MODES:
+            raise ValueError(f"noise must be None or one of {NOISE_MODES}, got {self.noise!r}")
+        for name in ("eot_samples", "pgd_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        object.__setattr__(self, "seed", int(self.seed))
+
+    def options(self) -> dict:
+        """Keyword options for :func:`vonedemo.attacks.create_attack` / ``evaluate_attack``."""
+        opts: dict = {"gradient": self.gradient, "eot_samples": int(self.eot_samples)}
+        if self.attack == "pgd":
+            opts.update(
+                steps=int(self.pgd_steps),
+                step_size=pgd_step_size(self.eps, self.pgd_steps),
+                seed=self.seed,
+            )
+        return opts
+
+    def describe(self) -> str:
+        text = f"{self.attack.upper()} eps={self.eps:.2f}"
+        if self.attack == "pgd":
+            text += f", {self.pgd_steps} steps of {pgd_step_size(self.eps, self.pgd_steps):.3f}"
+        if self.eot_samples > 1:
+            text += f", EOT {self.eot_samples} samples"
+        text += f", {self.gradient} gradient"
+        if self.noise:
+            text += f", noise {self.noise}"
+        return text
+
+
+@contextlib.contextmanager
+def seeded_run(noise: str | None, seed: int) -> Iterator[None]:
+    """Run a computation repeatably: the global RNG is forked and seeded (noise draws, random
+    starts) and, if ``noise`` is given, VOne noise is overridden in this thread only."""
+    ctx = noise_mode(noise, seed) if noise is not None else contextlib.nullcontext()
+    with torch.random.fork_rng(devices=[]), ctx:
+        torch.manual_seed(int(seed))
+        yield
+
+
+def health_text(health: GradientHealth, eps: float) -> tuple[str, bool]:
+    """(sentence, stalled). At eps 0 nothing is meant to move, so nothing has stalled."""
+    if eps == 0:
+        return "eps = 0: no attack — the adversarial digits are the originals.", False
+    return health.sentence(), bool(health.attack_stalled)
+
+
+# --- one batch of digits -----------------------------------------------------------------------
+@dataclass
+class AttackView:
+    """What the explorer shows for a few digits, ready to draw (all numpy)."""
+
+    indices: np.ndarray  # test-set index of each digit [B]
+    labels: np.ndarray  # int64 [B]
+    original: np.ndarray  # uint8 [B, 28, 28]
+    adversarial: np.ndarray  # uint8 [B, 28, 28]
+    perturbation: np.ndarray  # uint8 [B, 28, 28, 3]: red brighter, blue darker, full colour at eps
+    clean_probs: np.ndarray  # float32 [B, 10]
+    adv_probs: np.ndarray  # float32 [B, 10]
+    eps: float
+    settings: AttackSettings
+    health: dict  # GradientHealth.summary()
+    health_sentence: str
+    stalled: bool  # the attack did not move most digits although eps > 0
+    linf: float  # the largest |adv - x| applied
+    seconds: float
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def clean_pred(self) -> np.ndarray:
+        return self.clean_probs.argmax(1)
+
+    @property
+    def adv_pred(self) -> np.ndarray:
+        return self.adv_probs.argmax(1)
+
+    @property
+    def clean_confidence(self) -> np.ndarray:
+        return self.clean_probs.max(1)
+
+    @property
+    def adv_confidence(self) -> np.ndarray:
+        return self.adv_probs.max(1)
+
+    @property
+    def clean_correct(self) -> np.ndarray:
+        return self.clean_pred == self.labels
+
+    @property
+    def adv_correct(self) -> np.ndarray:
+        return self.adv_pred == self.labels
+
+    @property
+    def clean_accuracy(self) -> float:
+        return float(self.clean_correct.mean()) if len(self) else 0.0
+
+    @property
+    def adversarial_accuracy(self) -> float:
+        return float(self.adv_correct.mean()) if len(self) else 0.0
+
+    @property
+    def flipped(self) -> int:
+        """Digits whose prediction the attack changed."""
+        return int((self.clean_pred != self.adv_pred).sum())
+
+    def rows(self) -> list[dict]:
+        """One plain row per digit, for a table."""
+        return [
+            {
+                "test index": int(self.indices[i]),
+                "label": int(self.labels[i]),
+                "clean prediction": int(self.clean_pred[i]),
+                "clean confidence %": round(100 * float(self.clean_confidence[i]), 1),
+                "adversarial prediction": int(self.adv_pred[i]),
+                "adversarial confidence %": round(100 * float(self.adv_confidence[i]), 1),
+                "changed": bool(self.clean_pred[i] != self.adv_pred[i]),
+            }
+            for i in range(len(self))
+        ]
+
+
+def probabilities(model: nn.Module, images: torch.Tensor) -> np.ndarray:
+    """Softmax probabilities [B, 10] as float32 numpy (no graph)."""
+    return torch.softmax(predict(model, images).float(), 1).numpy().astype(np.float32)
+
+
+def clean_probabilities(model: nn.Module, images: torch.Tensor, *, noise: str | None = None, seed: int = 0) -> np.ndarray:
+    """Probabilities [B, 10] of the unattacked images, repeatable for a seed (the clean phase of
+    :func:`attack_batch`; independent of eps, so a UI can cache it separately)."""
+    with seeded_run(noise, seed):
+        return probabilities(model, images)
+
+
+def attack_batch(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    settings: AttackSettings,
+    *,
+    indices: Sequence[int] | np.ndarray | None = None,
+    clean_probs: np.ndarray | None = None,
+) -> AttackView:
+    """Attack ``images`` once and report originals, adversarials, perturbations, both
+    predictions with their probabilities, and the gradient's health — repeatably for a seed.
+
+    ``clean_probs`` (from :func:`clean_probabilities` with the same noise and seed) skips the
+    clean forward pass: the clean and the attack phases draw their noise from separate seeded
+    streams, so the result is the same either way."""
+    start = time.perf_counter()
+    health = GradientHealth()
+    attack = create_attack(settings.attack, **settings.options())
+    if clean_probs is None:
+        clean_probs = clean_probabilities(model, images, noise=settings.noise, seed=settings.seed)
+    with seeded_run(settings.noise, settings.seed + 1):
+        adv = attack(model, images, labels, settings.eps, health=health)
+        adv_probs = probabilities(model, adv)
+    sentence, stalled = health_text(health, settings.eps)
+    idx = np.arange(len(labels)) if indices is None else np.asarray(indices, dtype=np.int64)
+    return AttackView(
+        indices=idx,
+        labels=labels.detach().cpu().numpy().astype(np.int64),
+        original=to_gray_uint8(images),
+        adversarial=to_gray_uint8(adv),
+        perturbation=perturbation_rgb(adv - images, settings.eps if settings.eps > 0 else 1.0),
+        clean_probs=clean_probs,
+        adv_probs=adv_probs,
+        eps=settings.eps,
+        settings=settings,
+        health=health.summary(),
+        health_sentence=sentence,
+        stalled=stalled,
+        linf=float(health.linf),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def sample_indices(total: int, n: int, seed: int) -> np.ndarray:
+    """``n`` distinct indices below ``total``, the same for the same seed."""
+    if total < 0 or n < 0:
+        raise ValueError(f"total and n must be non-negative, got {total}, {n}")
+    rng = np.random.default_rng(int(seed))
+    return rng.choice(total, size=min(int(n), int(total)), replace=False).astype(np.int64)
+
+
+def select(data: MNISTData, indices: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images, labels) of ``data`` at ``indices``."""
+    idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+    return data.images[idx], data.labels[idx]
+
+
+def clean_sample_accuracy(
+    model: nn.Module, data: MNISTData, limit: int, *, noise: str | None = None, seed: int = 0
+) -> float:
+    """Clean accuracy on the first ``limit`` digits of ``data`` (repeatable for a seed)."""
+    with seeded_run(noise, seed):
+        return accuracy(model, data, limit=limit)
+
+
+def attacked_sample_accuracy(
+    model: nn.Module,
+    data: MNISTData,
+    settings: AttackSettings,
+    limit: int,
+    *,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Accuracy under ``settings``' attack on the first ``limit`` digits of ``data``:
+    {"images", "accuracy" (0..1), "health", "sentence", "stalled"}."""
+    with seeded_run(settings.noise, settings.seed):
+        result = evaluate_attack(
+            model, data, settings.attack, settings.eps, limit=limit, batch_size=100,
+            attack_options=settings.options(), on_batch=on_batch,
+        )  # fmt: skip
+    sentence, stalled = health_text(result.health, settings.eps)
+    return {
+        "images": int(len(result.correct)),
+        "accuracy": float(result.accuracy),
+        "health": result.health.summary(),
+        "sentence": sentence,
+        "stalled": stalled,
+    }
+
+
+# --- app checkpoints ---------------------------------------------------------------------------
+def app_checkpoint_dir() -> Path:
+    """Where the app saves models it trains: ``$VONEDEMO_APP_CHECKPOINTS`` or ``runs/app/``."""
+    env = os.environ.get(APP_CHECKPOINTS_ENV)
+    return Path(env).expanduser() if env else REPO_ROOT / "runs" / "app"
+
+
+def sanitize_name(text: str, fallback: str = "model") -> str:
+    """A safe file stem: letters, digits, ``-``, ``_`` and ``.``; no path parts; ≤ 64 chars."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text or "").strip())
+    stem = re.sub(r"[-.]*-[-.]*", "-", stem)  # runs like "-.-" (from "/../") become one "-"
+    stem = re.sub(r"\.{2,}", ".", stem).strip("-._")[:64].strip("-._")
+    while stem.lower().endswith(".pt"):
+        stem = stem[:-3].strip("-._")
+    return stem or fallback
+
+
+def reserve_checkpoint_path(directory: str | Path, name: str) -> Path:
+    """Claim ``<name>.pt`` in ``directory`` (or ``<name>-2.pt``, ``-3`` … if taken) by creating
+    it exclusively, so two sessions choosing the same name never overwrite each other. The
+    claimed file is empty until a checkpoint is saved over it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = sanitize_name(name)
+    for i in itertools.count(1):
+        candidate = directory / (f"{stem}.pt" if i == 1 else f"{stem}-{i}.pt")
+        try:
+            fd = os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if i >= 10_000:
+                raise RuntimeError(f"no free checkpoint name for {stem!r} in {directory}") from None
+            continue
+        os.close(fd)
+        return candidate
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def save_app_checkpoint(directory: str | Path, name: str, model: nn.Module, metadata: dict) -> Path:
+    """Save ``model`` under a fresh, sanitised name in ``directory``; returns the path."""
+    path = reserve_checkpoint_path(directory, name)
+    try:
+        save_checkpoint(path, model, {**metadata, "name": path.stem})
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if path.stat().st_size == 0:
+                path.unlink()
+        raise
+    return path
+
+
+def app_checkpoints(directory: str | Path | None = None) -> list[Path]:
+    """Saved app checkpoints, skipping names reserved but not yet written."""
+    paths = list_checkpoints(directory if directory is not None else app_checkpoint_dir())
+    out = []
+    for p in paths:
+        with contextlib.suppress(OSError):
+            if p.stat().st_size > 0:
+                out.append(p)
+    return out
+
+
+# --- measured results (compare page) -----------------------------------------------------------
+def results_path() -> Path:
+    """``$VONEDEMO_RESULTS`` or ``results/summary.json`` under the repository."""
+    env = os.environ.get(RESULTS_ENV)
+    return Path(env).expanduser() if env else REPO_ROOT / "results" / "summary.json"
+
+
+def _percent(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and 0.0 <= value <= 100.0 else None
+
+
+def _curve(points) -> list[dict]:
+    out = []
+    if isinstance(points, list):
+        for p in points:
+            if isinstance(p, dict):
+                acc = _percent(p.get("accuracy"))
+                try:
+                    eps = check_eps(p.get("eps"))
+                except ValueError:
+                    continue
+                if acc is not None:
+                    out.append({"eps": eps, "accuracy": acc})
+    return sorted(out, key=lambda p: p["eps"])
+
+
+def read_measured(
+    summary_file: str | Path | None = None, manifest: dict | None = None
+) -> tuple[dict[str, dict], list[str]]:
+    """Measured accuracies (%) per model, from ``results/summary.json`` first, then the
+    checkpoint manifest: ({name: {"clean", "fgsm", "test_images", "eps_curve", "source"}},
+    notes about anything that could not be read)."""
+    measured: dict[str, dict] = {}
+    notes: list[str] = []
+    path = Path(summary_file) if summary_file is not None else results_path()
+    if path.is_file():
+        try:
+            summary = json.loads(path.read_text())
+            table = summary["models"]
+            if not isinstance(table, dict):
+                raise TypeError("'models' is not a table")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            notes.append(f"{path}: could not be read ({type(e).__name__}: {e})")
+            table = {}
+        for name, row in table.items():
+            if not isinstance(row, dict):
+                continue
+            entry = {
+                "clean": _percent(row.get("clean")),
+                "fgsm": _percent(row.get("fgsm")),
+                "test_images": row.get("test_images") if isinstance(row.get("test_images"), int) else None,
+                "eps_curve": _curve(row.get("eps_curve")),
+                "source": path.name,
+            }
+            if entry["clean"] is not None or entry["fgsm"] is not None or entry["eps_curve"]:
+                measured[str(name)] = entry
+    for name, row in ((manifest or {}).get("models") or {}).items():
+        if name in measured or not isinstance(row, dict):
+            continue
+        clean, fgsm = _percent(row.get("clean_accuracy")), _percent(row.get("fgsm_accuracy"))
+        if clean is None and fgsm is None:
+            continue
+        measured[str(name)] = {
+            "clean": clean,
+            "fgsm": fgsm,
+            "test_images": row.get("test_images") if isinstance(row.get("test_images"), int) else None,
+            "eps_curve": [],
+            "source": "checkpoints/manifest.json",
+        }
+    return measured, notes
+
+
+def measure_model(
+    model: nn.Module,
+    data: MNISTData,
+    *,
+    limit: int,
+    eps_values: Sequence[float] = DEFAULT_EPS_VALUES,
+    seed: int = 0,
+    on_eps: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Clean and FGSM accuracy (%) along ``eps_values`` (0 and 0.35 always included) on the first
+    ``limit`` digits, in the summary.json row format."""
+    values = sorted({0.0, STUDY_EPS, *(check_eps(e) for e in eps_values)})
+    curve = []
+    health = None
+    with seeded_run(None, seed):
+        for i, eps in enumerate(values):
+            result = evaluate_attack(model, data, "fgsm", eps, limit=limit, batch_size=100)
+            curve.append({"eps": eps, "accuracy": 100.0 * result.accuracy})
+            if eps == STUDY_EPS:
+                health = result.health
+            if on_eps:
+                on_eps(i + 1, len(values))
+    by_eps = {p["eps"]: p["accuracy"] for p in curve}
+    return {
+        "clean": by_eps[0.0],
+        "fgsm": by_eps[STUDY_EPS],
+        "test_images": len(data.subset(limit)),
+        "eps_curve": curve,
+        "source": "measured now",
+        "health": health.summary() if health is not None else None,
+        "health_sentence": health.sentence() if health is not None else "",
+    }
+
+
+def comparison_rows(measured: dict[str, dict], names: Sequence[str] = STUDY_MODELS) -> list[dict]:
+    """One row per study model: the study's numbers beside ours (all %; None if unknown)."""
+    rows = []
+    for name in names:
+        study = study_accuracy(name) or {}
+        ours = measured.get(name) or {}
+        rows.append(
+            {
+                "model": name,
+                "label": model_label(name),
+                "study_clean": study.get("clean"),
+                "study_fgsm": study.get("adversarial"),
+                "clean": ours.get("clean"),
+                "fgsm": ours.get("fgsm"),
+                "test_images": ours.get("test_images"),
+                "source": ours.get("source", ""),
+            }
+        )
+    return rows

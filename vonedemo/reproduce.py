@@ -1,0 +1,274 @@
+"""Reproduce the study in one call: its two tables, its fine-tuning curves, a summary.json.
+
+Each step reports progress through ``on_progress(step_name, done, total)``; nothing prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .checkpoints import default_checkpoint_dir, load_pretrained, read_manifest
+from .data import load_mnist
+from .evaluation import accuracy, eps_sweep, evaluate_attack
+from .models import BASELINES, STUDY_MODELS, model_label
+from .study import study_accuracy, study_curves
+from .training import FinetuneConfig, adversarial_finetune
+
+Progress = Callable[[str, int, int], None]
+STUDY_EPS = 0.35
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    models: tuple[str, ...] = STUDY_MODELS
+    limit: int | None = None  # test images for the tables (None: all 10,000)
+    rounds: int = 3  # fine-tuning rounds (the study: 30, use full=True)
+    finetune_train_limit: int = 500  # training images per round
+    finetune_eval_limit: int = 300  # test images scored after each round
+    sweep_limit: int = 500  # test images per eps of the accuracy-vs-eps curves
+    sweep_eps: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(11))
+    seed: int = 0
+    skip_finetune: bool = False
+    record_in_manifest: bool = True  # full-test-set figures go into checkpoints/manifest.json
+
+    @classmethod
+    def full(cls, **overrides) -> ReproduceConfig:
+        """The study's 30 rounds, over the whole embedded training set and test set."""
+        base = {"rounds": 30, "finetune_train_limit": 10_000, "finetune_eval_limit": 10_000}
+        return cls(**{**base, **overrides})
+
+
+@dataclass
+class Reproduction:
+    config: dict
+    models: dict[str, dict] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Reproduction:
+        return cls(config=data.get("config", {}), models=dict(data.get("models", {})),
+                   timings=dict(data.get("timings", {})), environment=dict(data.get("environment", {})))  # fmt: skip
+
+    def merged_into(self, earlier: Reproduction) -> Reproduction:
+        """Earlier results for other models, these for the models run now (study order kept)."""
+        from .models import list_models
+
+        models = {**earlier.models, **self.models}
+        order = {n: i for i, n in enumerate(list_models())}
+        models = dict(sorted(models.items(), key=lambda kv: order.get(kv[0], len(order))))
+        timings = {**earlier.timings}
+        for k, v in self.timings.items():
+            timings[k] = timings.get(k, 0.0) + v
+        return Reproduction(self.config, models, timings, self.environment)
+
+
+def reproduce(config: ReproduceConfig | None = None, on_progress: Progress | None = None) -> Reproduction:
+    config = config or ReproduceConfig()
+    report = Reproduction(
+        config=asdict(config),
+        environment={"torch": torch.__version__, "machine": platform.machine(),
+                     "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d")},
+    )  # fmt: skip
+    manifest = read_manifest()["models"]
+    test = load_mnist("test").subset(config.limit)
+    train = load_mnist("train")
+    progress = on_progress or (lambda *_: None)
+
+    start = time.perf_counter()
+    for i, name in enumerate(config.models):
+        model, _ = load_pretrained(name)
+        with torch.random.fork_rng():
+            torch.manual_seed(config.seed)
+            clean = accuracy(model, test)
+            attacked = evaluate_attack(
+                model, test, "fgsm", STUDY_EPS,
+                on_batch=lambda d, t, n=name: progress(f"table: {n}", d, t),
+            )  # fmt: skip
+        study = study_accuracy(name) or {}
+        report.models[name] = {
+            "label": model_label(name),
+            "kind": "baseline" if name in BASELINES else "vonenet",
+            "test_images": len(test),
+            "clean": 100 * clean,
+            "fgsm": 100 * attacked.accuracy,
+            "study_clean": study.get("clean"),
+            "study_fgsm": study.get("adversarial"),
+            "fgsm_gradient_health": attacked.health.summary(),
+            "train_seconds": manifest.get(name, {}).get("train_seconds"),
+        }
+        if config.limit is None and config.record_in_manifest:
+            # The full test set: these are the shipped file's figures, recorded beside its hash.
+            from .pretrained import update_manifest_entry
+
+            update_manifest_entry(
+                default_checkpoint_dir(), name, test_images=len(test), clean_accuracy=round(100 * clean, 2),
+                fgsm_accuracy=round(100 * attacked.accuracy, 2), fgsm_eps=STUDY_EPS,
+                fgsm_gradient_health=attacked.health.summary(),
+            )  # fmt: skip
+        progress("tables", i + 1, len(config.models))
+    report.timings["tables_seconds"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    sweep_data = test.subset(config.sweep_limit)
+    for i, name in enumerate(config.models):
+        model, _ = load_pretrained(name)
+        with torch.random.fork_rng():
+            torch.manual_seed(config.seed)
+            rows = eps_sweep(model, sweep_data, config.sweep_eps, "fgsm")
+        report.models[name]["eps_curve"] = [
+            {"eps": r["eps"], "accuracy": 100 * r["accuracy"],
+             "zero_sign_fraction": r["health"]["zero_sign_fraction"]}
+            for r in rows
+        ]  # fmt: skip
+        progress("eps curves", i + 1, len(config.models))
+    report.timings["eps_curves_seconds"] = time.perf_counter() - start
+
+    if not config.skip_finetune:
+        start = time.perf_counter()
+        ft_config = FinetuneConfig(
+            rounds=config.rounds, train_limit=config.finetune_train_limit,
+            eval_limit=config.finetune_eval_limit, seed=config.seed,
+        )  # fmt: skip
+        for name in config.models:
+            model, _ = load_pretrained(name)
+            t0 = time.perf_counter()
+            result = adversarial_finetune(
+                model, train, load_mnist("test"), ft_config,
+                on_round=lambda r, n=name: progress(f"fine-tune: {n}", r.round, r.rounds),
+            )  # fmt: skip
+            curves = {k: [100 * v for v in vals] for k, vals in result.curves().items()}
+            report.models[name]["finetune"] = {**curves, "seconds": time.perf_counter() - t0}
+            report.models[name]["study_finetune"] = study_curves(name)
+        report.timings["finetune_seconds"] = time.perf_counter() - start
+    return report
+
+
+# --- writing -----------------------------------------------------------------------------------
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _diff(ours: float | None, theirs: float | None) -> str:
+    return "—" if ours is None or theirs is None else f"{ours - theirs:+.2f}"
+
+
+def tables_markdown(report: Reproduction) -> str:
+    lines = []
+    for kind, title in (("baseline", "Baselines"), ("vonenet", "VOneNets")):
+        rows = [(n, m) for n, m in report.models.items() if m["kind"] == kind]
+        if not rows:
+            continue
+        n_images = rows[0][1]["test_images"]
+        lines += [
+            f"**{title}** — accuracy (%) on {n_images:,} test images; FGSM at eps {STUDY_EPS} as the study ran it",
+            "",
+            "| model | study clean | ours clean | Δ | study FGSM | ours FGSM | Δ | FGSM steps that were 0 |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for _, m in rows:
+            zero = m["fgsm_gradient_health"]["zero_sign_fraction"]
+            lines.append(
+                f"| {m['label']} | {_fmt(m['study_clean'])} | {_fmt(m['clean'])} | "
+                f"{_diff(m['clean'], m['study_clean'])} | {_fmt(m['study_fgsm'])} | {_fmt(m['fgsm'])} | "
+                f"{_diff(m['fgsm'], m['study_fgsm'])} | {100 * zero:.1f}% |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def finetune_markdown(report: Reproduction) -> str:
+    rows = [(n, m) for n, m in report.models.items() if "finetune" in m]
+    if not rows:
+        return ""
+    rounds = len(rows[0][1]["finetune"]["clean"]) - 1
+    lines = [
+        f"**Fine-tuning on FGSM images** — after {rounds} round(s) "
+        f"({report.config['finetune_train_limit']:,} training images per round, accuracy on "
+        f"{report.config['finetune_eval_limit']:,} test images); the study's value after the same round:",
+        "",
+        "| model | clean before → after | study after | FGSM before → after | study after |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for _, m in rows:
+        ft, st = m["finetune"], m.get("study_finetune") or {}
+        s_clean = st.get("clean", [None] * (rounds + 1))
+        s_adv = st.get("adversarial", [None] * (rounds + 1))
+        at = min(rounds, len(s_clean) - 1)
+        lines.append(
+            f"| {m['label']} | {ft['clean'][0]:.1f} → {ft['clean'][-1]:.1f} | {_fmt(s_clean[at])} | "
+            f"{ft['adversarial'][0]:.1f} → {ft['adversarial'][-1]:.1f} | {_fmt(s_adv[at])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(report: Reproduction, out: Path) -> list[Path]:
+    from .plots import accuracy_bars, eps_curves_figure, finetune_figure, write_figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    (out / "summary.json").write_text(json.dumps(report.to_dict(), indent=1))
+    written.append(out / "summary.json")
+    (out / "tables.md").write_text(tables_markdown(report) + "\n" + finetune_markdown(report))
+    written.append(out / "tables.md")
+    with open(out / "tables.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["model", "label", "kind", "test_images", "study_clean", "clean", "study_fgsm", "fgsm",
+                    "fgsm_zero_sign_fraction"])  # fmt: skip
+        for name, m in report.models.items():
+            w.writerow([name, m["label"], m["kind"], m["test_images"], m["study_clean"], round(m["clean"], 3),
+                        m["study_fgsm"], round(m["fgsm"], 3),
+                        round(m["fgsm_gradient_health"]["zero_sign_fraction"], 4)])  # fmt: skip
+    written.append(out / "tables.csv")
+    rows = [{"model": n, **m} for n, m in report.models.items()]
+    written += write_figure(accuracy_bars(rows), out / "tables")
+    curves = {n: m["eps_curve"] for n, m in report.models.items() if "eps_curve" in m}
+    if curves:
+        written += write_figure(eps_curves_figure(curves, "Accuracy vs eps — FGSM as the study ran it"),
+                                out / "eps_curves")  # fmt: skip
+    ft = {n: m["finetune"] for n, m in report.models.items() if "finetune" in m}
+    if ft:
+        study = {n: m.get("study_finetune") for n, m in report.models.items()}
+        written += write_figure(finetune_figure(ft, study), out / "finetune")
+    return written
+
+
+def update_readme_block(readme: Path, key: str, body: str, heading: str | None = None) -> None:
+    """Replace the text between ``<!-- KEY:start -->`` and ``<!-- KEY:end -->`` (appending the
+    block, under ``heading``, if the markers are missing)."""
+    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
+    text = readme.read_text()
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + f"\n\n## {heading or key}\n\n{block}\n"
+    readme.write_text(text)
+
+
+def update_readme(readme: Path, report: Reproduction, out: Path, command: str) -> None:
+    """Replace the README's generated Results block with these numbers."""
+    rel = out.as_posix()
+    body = "\n".join([
+        f"_Generated by `{command}` on {report.environment['date']} "
+        f"(torch {report.environment['torch']}, {report.environment['threads']} CPU threads); "
+        f"files in `{rel}/`._",
+        "",
+        tables_markdown(report),
+        finetune_markdown(report),
+        f"Plots: `{rel}/tables.html`, `{rel}/eps_curves.html`, `{rel}/finetune.html`. "
+        f"Every number: `{rel}/summary.json`.",
+    ])  # fmt: skip
+    update_readme_block(readme, "results", body, heading="Results")
