@@ -34,3 +34,17 @@ class ReferenceVOneBlock(nn.Module):
         c = torch.sqrt(s_q0[:, n:] ** 2 + s_q1[:, n:] ** 2) / math.sqrt(2)
         s = F.relu(s_q0[:, :n])
         return self.block.add_noise(cfg.k_exc * torch.cat((s, c), 1))
+
+
+class ReferenceVOneNet(nn.Module):
+    """A VOne model computed the study's way: the dense reference block, then the model's own
+    bottleneck (canonical channel order) and back-end. Shares every weight with ``model``."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.block = ReferenceVOneBlock(model.vone)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = F.conv2d(self.block(x), self.model.bottleneck.weight)
+        return self.model.backend(features)

@@ -26,6 +26,7 @@ PAGES = {
     "fine_tune": "Fine-tune",
     "compare": "Compare",
     "inside_the_vone_block": "Inside_the_VOneBlock",
+    "is_it_real": "Is_it_real",
 }
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip

@@ -29,7 +29,9 @@ from .models import MNISTClassifier, UnknownNameError, build_model
 
 FORMAT = "vonedemo-checkpoint"
 FORMAT_VERSION = 1
-RUNTIME_OPTIONS = ("noise_mode", "noise_seed")  # VOne options that may differ from training
+RUNTIME_OPTIONS = ("noise_mode", "noise_seed")
+_UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it)
+os.umask(_UMASK)  # VOne options that may differ from training
 
 
 class CheckpointError(ValueError):
@@ -97,6 +99,7 @@ def save_checkpoint(
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

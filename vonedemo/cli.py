@@ -58,6 +58,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .pretrained import score_pretrained, train_pretrained
 
         names = list(STUDY_MODELS) if args.all else [args.model]
+        if args.missing_only:
+            from .checkpoints import pretrained_available
+
+            names = [n for n in names if not pretrained_available(n, args.checkpoint_dir)]
         for name in names:
             if not args.score_only:
                 with Bar(f"train {name}", unit="step") as bar:
@@ -265,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-pretrained", action="store_true", help="save into checkpoints/ + manifest")
     p.add_argument("--score-only", action="store_true", help="with --all: only re-score the shipped files")
     p.add_argument("--no-score", action="store_true", help="with --all: skip scoring on the test set")
+    p.add_argument("--missing-only", action="store_true", help="with --all: only models without a checkpoint")
     p.add_argument("--checkpoint-dir", type=Path, default=None)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--lr", type=float, default=1e-3)

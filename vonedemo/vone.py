@@ -223,6 +223,27 @@ def complex_cell(q0: torch.Tensor, q1: torch.Tensor, gradient: str = "raw") -> t
 
 
 # --- the fast Gabor convolution ---------------------------------------------------------------
+# Three ways to the same block, chosen per call (all give the study's values and gradients):
+#
+# * no input gradient (inference, and training: the bank has no parameters) — every kernel is
+#   cropped to the square that holds all but CROP_TOLERANCE of its L1 mass, gains are folded
+#   into the kernels and each group's cells (and noise) are written straight into the output;
+# * input gradient — the gradient depends on exact signs at "tail-only" positions (a simple
+#   cell's ReLU at q0 = +1e-40, a complex cell's direction at tiny energy), so the forward pass
+#   convolves with each kernel's exact non-zero support and saves the local derivatives; the
+#   backward pass is then linear and uses the cropped kernels. The study's NaN (0/0 in the raw
+#   complex cell, spread by the dense 25x25 backward over its whole footprint, since 0 x NaN is
+#   NaN) is reproduced from the forward pass's zero-energy map;
+# * raw gradient of an image whose every pixel will be NaN (blank MNIST corners make that the
+#   rule for real digits, see GaborBank.nan_everywhere) — values from the cropped path,
+#   gradient all NaN.
+#
+# float64, strides other than 1 and non-finite inputs take the dense path, as the study did.
+
+CROP_TOLERANCE = 1e-6  # L1 mass a cropped kernel may leave out, relative to its total
+PROJECT_CHUNK = 16  # images per step in VOneBlock.project (smaller: fewer fresh pages)
+
+
 def kernel_radius(kernels: torch.Tensor) -> torch.Tensor:
     """Per filter, the half-width of the smallest centred square holding every non-zero entry."""
     k = kernels.shape[-1]
@@ -232,45 +253,172 @@ def kernel_radius(kernels: torch.Tensor) -> torch.Tensor:
     return torch.where(nonzero, dist.flatten()[None], torch.zeros_like(dist.flatten())[None]).amax(1)
 
 
-class _BucketedConv(torch.autograd.Function):
-    """Convolve with filter groups, each cropped to the support its filters really have (the
-    rest of the ksize x ksize kernel is exactly zero in float32), so outputs equal the dense
-    convolution's up to float rounding.
+def crop_radius(kernels: torch.Tensor, tolerance: float = CROP_TOLERANCE) -> torch.Tensor:
+    """Per filter (kernels [C, m, k, k], m = 1 or a quadrature pair), the smallest centred
+    square half-width outside which at most ``tolerance`` of the L1 mass lies."""
+    k = kernels.shape[-1]
+    idx = (torch.arange(k) - k // 2).abs()
+    dist = torch.maximum(idx[:, None], idx[None, :]).flatten()
+    mass = kernels.abs().double().sum(1).flatten(1)  # [C, k*k]
+    rings = mass.new_zeros(mass.shape[0], k // 2 + 1).index_add_(1, dist, mass)
+    # outside[:, r]: mass of the rings beyond r (summed from the outermost in)
+    outside = rings.flip(1).cumsum(1).flip(1) - rings
+    return (outside <= tolerance * mass.sum(1, keepdim=True)).to(torch.int64).argmax(1)
 
-    Backward matches the dense convolution in where it is NaN: in IEEE arithmetic 0 x NaN = NaN,
-    so a dense kernel spreads a non-finite output gradient over its whole ksize x ksize
-    footprint, zero entries included. The study's NaN gradients depend on that, so non-finite
-    output gradients are spread over the full footprint here too.
+
+def _spread(mask: torch.Tensor, k: int) -> torch.Tensor:
+    """Max over the centred k x k square around each pixel (as two 1-D passes: 2k, not k²)."""
+    mask = F.max_pool2d(mask, (k, 1), 1, (k // 2, 0))
+    return F.max_pool2d(mask, (1, k), 1, (0, k // 2))
+
+
+def _conv_cost(rows: int, radius: int) -> float:
+    """Rough time of one convolution (batch 32, 2-core AVX-512 CPU, milliseconds) with
+    ``rows`` filters of half-width ``radius``: oneDNN computes filters in blocks of 16, every
+    output row costs a memory pass, every call has a fixed overhead."""
+    return 2.9e-4 * 16 * math.ceil(rows / 16) * (2 * radius + 1) ** 2 + 0.013 * rows + 0.2
+
+
+def _radius_levels(radii: list[int], rows: list[int]) -> list[int]:
+    """The kernel half-widths (each filter rounded up to the next one) that minimise
+    :func:`_conv_cost` for filters of the given ``radii`` (``rows`` convolution rows each).
+    Rounding a radius up only adds zero taps, never changes what a kernel holds.
+
+    Levels split the sorted radii into runs, each rounded up to its largest; the best split
+    is found by dynamic programming over where the last run starts.
     """
+    weight: dict[int, int] = {}
+    for r, n in zip(radii, rows, strict=True):
+        weight[r] = weight.get(r, 0) + n
+    distinct = sorted(weight)
+    best = [0.0] + [math.inf] * len(distinct)  # best[j]: cost of the j smallest radii
+    start = [0] * (len(distinct) + 1)
+    for j in range(1, len(distinct) + 1):
+        total = 0
+        for i in range(j, 0, -1):  # last run: distinct[i - 1 : j]
+            total += weight[distinct[i - 1]]
+            cost = best[i - 1] + _conv_cost(total, distinct[j - 1])
+            if cost < best[j]:
+                best[j], start[j] = cost, i
+    levels, j = [], len(distinct)
+    while j > 0:
+        levels.append(distinct[j - 1])
+        j = start[j] - 1
+    return levels[::-1]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Cells of a group that also share their exact kernel size: one exact convolution, rows
+    [simple q0 | complex q0 | complex q1]."""
+
+    radius: int  # exact support (every non-zero entry)
+    simple: int  # number of simple cells
+    complex: int  # number of complex cells
+    simple_at: int  # first simple cell within the group's simple cells
+    complex_at: int  # first complex cell within the group's complex cells
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Cells sharing a cropped kernel size: one convolution. Output channels [start, stop):
+    its simple cells, then its complex cells; convolution rows [simple q0 | complex q0 |
+    complex q1], each block in part order."""
+
+    radius: int  # cropped support
+    start: int
+    simple: int
+    complex: int
+    parts: tuple[_Part, ...]
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.simple + self.complex
+
+    @property
+    def rows(self) -> int:
+        return self.simple + 2 * self.complex
+
+
+@dataclass
+class _Weights:
+    """Kernels for one device and dtype, rows in each group's / part's order."""
+
+    fast: list[torch.Tensor]  # per group: cropped, gains folded in
+    back: list[torch.Tensor]  # per group: cropped, no gain, [rows, k, 1, k] (see exact_backward)
+    exact: list[list[torch.Tensor]]  # per group, per part: exact support, no gain
+    nan_proof: torch.Tensor  # [K, 1, k, k] indicators of a few complex cells' exact supports
+
+
+class _VOneGradient(torch.autograd.Function):
+    """The block (cells, gain, noise, ReLU) with a hand-written backward; see the notes above."""
 
     @staticmethod
-    def forward(ctx, x, buckets, ksize):  # type: ignore[override]
-        ctx.buckets, ctx.ksize = buckets, ksize
-        return tuple(F.conv2d(x, w, padding=r) for r, w in buckets)
+    def forward(ctx, x, noise, bank, gradient):  # type: ignore[override]
+        b = x.shape[0]
+        raw = gradient == "raw"
+        all_nan = bank.nan_everywhere(x) if raw else torch.zeros(b, dtype=torch.bool)
+        exact_idx = torch.nonzero(~all_nan).flatten().to(x.device)
+        nan_idx = torch.nonzero(all_nan).flatten().to(x.device)
+        mixed = 0 < len(exact_idx) < b
+        out = x.new_empty(bank.output_shape(x))
+        derivs: list[torch.Tensor] = []
+        zero = underflow = None
+        if len(nan_idx):
+            # Every input-gradient entry is NaN here: values are all these images need.
+            xs = x.index_select(0, nan_idx) if mixed else x
+            ns = noise.index_select(0, nan_idx) if mixed and noise is not None else noise
+            o = bank.fast_cells(xs, ns, x.new_empty(bank.output_shape(xs)) if mixed else out)
+            if mixed:
+                out.index_copy_(0, nan_idx, o)
+        x_e, n_e = x, noise
+        if len(exact_idx):
+            if mixed:
+                x_e = x.index_select(0, exact_idx)
+                n_e = noise.index_select(0, exact_idx) if noise is not None else None
+            o = x.new_empty(bank.output_shape(x_e)) if mixed else out
+            derivs, zero, underflow = bank.exact_cells(x_e, n_e, o, raw)
+            if mixed:
+                out.index_copy_(0, exact_idx, o)
+        ctx.bank, ctx.gradient, ctx.mixed = bank, gradient, mixed
+        ctx.n_exact, ctx.input_shape = len(exact_idx), x.shape
+        ctx.save_for_backward(x_e, n_e, exact_idx, zero, underflow, *derivs)
+        return out
 
     @staticmethod
-    def backward(ctx, *grads):  # type: ignore[override]
+    def backward(ctx, grad_out):  # type: ignore[override]
         if not ctx.needs_input_grad[0]:
-            return None, None, None
-        grad_x, bad = None, None
-        for (r, w), g in zip(ctx.buckets, grads, strict=True):
-            if g is None:
-                continue
-            part = F.conv_transpose2d(g, w, padding=r)
-            grad_x = part if grad_x is None else grad_x + part
-            nonfinite = (~torch.isfinite(g)).any(1, keepdim=True)
-            bad = nonfinite if bad is None else bad | nonfinite
-        if bad is not None and bad.any():
-            spread = F.max_pool2d(bad.to(grad_x.dtype), ctx.ksize, 1, ctx.ksize // 2) > 0
-            grad_x = torch.where(spread, torch.full_like(grad_x, float("nan")), grad_x)
-        return grad_x, None, None
+            return None, None, None, None
+        x_e, n_e, exact_idx, zero, underflow, *derivs = ctx.saved_tensors
+        bank = ctx.bank
+        grad_x = grad_out.new_full(ctx.input_shape, float("nan"))
+        if ctx.n_exact == 0:
+            return grad_x, None, None, None
+        g = grad_out.index_select(0, exact_idx) if ctx.mixed else grad_out
+        part = bank.exact_backward(g, derivs)
+        if not torch.isfinite(part).all():
+            # A non-finite incoming gradient: let autograd replay the dense block, which
+            # decides exactly where it stays NaN (a ReLU blocks it, a product spreads it).
+            part = bank.dense_backward(x_e, n_e, g, ctx.gradient)
+        elif zero is not None and underflow is not None:
+            spread = _spread(zero.unsqueeze(1).to(part.dtype), bank.config.ksize) > 0
+            part.masked_fill_(spread, float("nan"))
+            if underflow.any():
+                idx = torch.nonzero(underflow).flatten()
+                n_u = n_e.index_select(0, idx) if n_e is not None else None
+                part.index_copy_(0, idx, bank.dense_backward(x_e[idx], n_u, g[idx], ctx.gradient))
+        if ctx.mixed:
+            grad_x.index_copy_(0, exact_idx, part)
+        else:
+            grad_x = part
+        return grad_x, None, None, None
 
 
 class GaborBank(nn.Module):
     """The fixed quadrature filter bank. Only the filters that are used are computed (q0 for
     simple cells; q0 and q1 for complex cells), grouped by the support they need.
 
-    ``forward`` returns the gain-scaled simple and complex responses in *bucket order*;
+    ``forward`` returns the gain-scaled simple and complex responses in *group order*:
     ``channel_order[i]`` is the canonical channel (simple first, then complex) at position i.
     """
 
@@ -289,75 +437,294 @@ class GaborBank(nn.Module):
         self.rebuild()
 
     def rebuild(self) -> None:
-        """Recompute kernels (non-persistent float32 buffers) and buckets from ``params``."""
+        """Recompute kernels (non-persistent float32 buffers) and the plan from ``params``."""
         cfg = self.config
         n_s = cfg.simple_channels
         q0 = gabor_kernels(self.params, cfg)
         q1 = gabor_kernels(self.params[n_s:], cfg, phase_shift=math.pi / 2)
         self.register_buffer("q0", q0, persistent=False)
         self.register_buffer("q1", q1, persistent=False)
-        r_simple = kernel_radius(q0[:n_s])
-        r_complex = torch.maximum(kernel_radius(q0[n_s:]), kernel_radius(q1))
-        plan: list[tuple[str, int, torch.Tensor]] = []  # (kind, radius, canonical channels)
-        for kind, radii, offset in (("simple", r_simple, 0), ("complex", r_complex, n_s)):
-            for r in sorted(set(radii.tolist())):
-                plan.append((kind, r, torch.nonzero(radii == r).flatten() + offset))
-        self._plan = plan
-        order = torch.cat([idx for _, _, idx in plan]) if plan else torch.zeros(0, dtype=torch.long)
+        pairs = torch.cat([q0[n_s:], q1], 1)  # [n_c, 2, k, k]
+        exact = torch.cat([kernel_radius(q0[:n_s]), kernel_radius(pairs.flatten(0, 1)).view(-1, 2).amax(1)])
+        crop = torch.cat([crop_radius(q0[:n_s]), crop_radius(pairs)])
+        is_complex = torch.arange(cfg.out_channels) >= n_s
+        rows = (1 + is_complex.long()).tolist()
+        levels = _radius_levels(crop.tolist(), rows)
+        crop = torch.tensor([next(lv for lv in levels if lv >= r) for r in crop.tolist()])
+        for level in levels:  # exact kernel sizes, chosen the same way within each group
+            members = torch.nonzero(crop == level).flatten()
+            sub = _radius_levels(exact[members].tolist(), [rows[i] for i in members.tolist()])
+            exact[members] = torch.tensor([next(s for s in sub if s >= int(exact[i])) for i in members])
+        # Output order: by cropped kernel size, simple before complex, then exact kernel size —
+        # so every convolution of either path writes contiguous runs of output channels.
+        key = ((crop * 2 + is_complex.long()) * 100 + exact) * cfg.out_channels
+        order = torch.argsort(key + torch.arange(cfg.out_channels))
         self.register_buffer("channel_order", order, persistent=False)
         self.register_buffer("inverse_order", torch.argsort(order), persistent=False)
-        self._bucket_cache: dict[tuple, list[tuple[int, torch.Tensor]]] = {}
+        groups: list[_Group] = []
+        pos = 0
+        for level in levels:
+            in_group = crop == level
+            n_simple = int((in_group & ~is_complex).sum())
+            n_complex = int((in_group & is_complex).sum())
+            parts, simple_at, complex_at = [], 0, 0
+            for radius in sorted(set(exact[in_group].tolist())):
+                members = in_group & (exact == radius)
+                s_count = int((members & ~is_complex).sum())
+                c_count = int((members & is_complex).sum())
+                parts.append(_Part(radius, s_count, c_count, simple_at, complex_at))
+                simple_at, complex_at = simple_at + s_count, complex_at + c_count
+            if parts:
+                groups.append(_Group(level, pos, n_simple, n_complex, tuple(parts)))
+                pos += n_simple + n_complex
+        self._groups = groups
+        # The exact supports of a few compact complex cells suffice to prove "NaN everywhere"
+        # for blank backgrounds; a missed proof only costs speed (the exact path decides then).
+        footprints = (pairs != 0).any(1).flatten(1)
+        chosen = footprints.sum(1).argsort()[:8]
+        k = cfg.ksize
+        self._nan_proof = footprints[chosen].view(-1, 1, k, k).to(torch.float32)
+        self._weight_cache: dict[tuple, _Weights] = {}
 
-    def _buckets(self, like: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+    # -- kernels per device and dtype -------------------------------------------------------
+    def _weights(self, like: torch.Tensor) -> _Weights:
         key = (like.device, like.dtype)
-        cached = self._bucket_cache.get(key)
+        cached = self._weight_cache.get(key)
         if cached is None:
-            cached = self._bucket_cache[key] = self._make_buckets(like)
+            cached = self._weight_cache[key] = self._make_weights(like)
         return cached
 
-    def _make_buckets(self, like: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+    def _rows(self, g: _Group, p: _Part | None = None, gains: tuple[float, float] = (1.0, 1.0)) -> torch.Tensor:
+        """Kernels [rows, 1, k, k] of a group (or one of its parts) in row order, float64,
+        times the (simple, complex) gains."""
+        n_s = self.config.simple_channels
+        s0, c0 = g.start, g.start + g.simple
+        if p is not None:
+            s0, c0 = s0 + p.simple_at, c0 + p.complex_at
+        simple = self.channel_order[s0 : s0 + (p.simple if p else g.simple)]
+        complex_ = self.channel_order[c0 : c0 + (p.complex if p else g.complex)]
+        q0, q1 = self.q0.double(), self.q1.double()
+        return torch.cat([q0[simple] * gains[0], q0[complex_] * gains[1], q1[complex_ - n_s] * gains[1]])
+
+    def _make_weights(self, like: torch.Tensor) -> _Weights:
         cfg = self.config
-        n_s, c = cfg.simple_channels, cfg.ksize // 2
-        buckets = []
-        for kind, r, idx in self._plan:
-            if kind == "simple":
-                # ReLU commutes with a positive gain: fold k_exc into the simple kernels.
-                w = self.q0[idx] * cfg.k_exc
-            else:
-                w = torch.cat([self.q0[idx], self.q1[idx - n_s]], 0)
+        c = cfg.ksize // 2
+
+        def crop(w: torch.Tensor, r: int) -> torch.Tensor:
             w = w[:, :, c - r : c + r + 1, c - r : c + r + 1]
-            buckets.append((r, w.to(device=like.device, dtype=like.dtype).contiguous()))
-        return buckets
+            return w.to(device=like.device, dtype=like.dtype).contiguous()
 
-    def forward(self, x: torch.Tensor, gradient: str = "raw") -> torch.Tensor:
-        """Gain-scaled [simple | complex] responses, channels in ``channel_order``."""
+        # ReLU and the quadrature norm commute with a positive gain: fold it into the kernels.
+        gains = (cfg.k_exc, cfg.k_exc / math.sqrt(2.0))
+        fast, back, exact = [], [], []
+        for g in self._groups:
+            fast.append(crop(self._rows(g, gains=gains), g.radius))
+            w = crop(self._rows(g), g.radius)
+            back.append(w.view(g.rows, 2 * g.radius + 1, 1, 2 * g.radius + 1))
+            exact.append([crop(self._rows(g, p), p.radius) for p in g.parts])
+        proof = self._nan_proof.to(device=like.device, dtype=like.dtype)
+        return _Weights(fast, back, exact, proof)
+
+    # -- shapes and path choice --------------------------------------------------------------
+    def output_shape(self, x: torch.Tensor) -> tuple[int, int, int, int]:
         cfg = self.config
-        if cfg.stride != 1:  # buckets assume stride 1; other strides take the dense path
-            return self._dense(x, gradient).index_select(1, self.channel_order)
-        outs = _BucketedConv.apply(x, self._buckets(x), cfg.ksize)
-        # Without an input gradient (inference, and training: the bank has no parameters)
-        # the cells are computed in place, sparing memory passes over 512 maps per image.
-        in_place = not (torch.is_grad_enabled() and x.requires_grad)
-        cells = []
-        for (kind, _, idx), q in zip(self._plan, outs, strict=True):
-            n = len(idx)
-            if kind == "simple":
-                cells.append(q.relu_() if in_place else F.relu(q))
-            elif in_place:
-                energy = q[:, :n].square().addcmul_(q[:, n:], q[:, n:])
-                cells.append(energy.sqrt_().mul_(cfg.k_exc / math.sqrt(2.0)))
-            else:
-                cells.append(complex_cell(q[:, :n], q[:, n:], gradient) * cfg.k_exc)
-        return torch.cat(cells, 1) if len(cells) > 1 else cells[0]
+        h = (x.shape[2] - 1) // cfg.stride + 1
+        w = (x.shape[3] - 1) // cfg.stride + 1
+        return (x.shape[0], cfg.out_channels, h, w)
 
-    def _dense(self, x: torch.Tensor, gradient: str) -> torch.Tensor:
+    def fast_path_applies(self, x: torch.Tensor) -> bool:
+        """float32, stride 1, finite input: the cropped and exact-support paths apply."""
+        return (
+            x.dtype == torch.float32
+            and self.config.stride == 1
+            and bool(torch.isfinite(x).all())
+        )
+
+    def nan_everywhere(self, x: torch.Tensor) -> torch.Tensor:
+        """bool [B]: images whose raw input gradient is certainly NaN at every pixel.
+
+        Proof: within the backward footprint (ksize x ksize) of every pixel lies a position
+        where some complex cell's exact support sees only zero pixels. There q0 = q1 = 0
+        exactly, so the raw cell's gradient is 0 x (inf or NaN) = NaN whatever arrives from
+        above (noise or not), and the dense backward spreads it over the whole footprint.
+        """
+        b = x.shape[0]
+        if b == 0:
+            return torch.zeros(0, dtype=torch.bool)
+        k = self.config.ksize
+        proof = self._weights(x).nan_proof
+        seen = F.conv2d((x != 0).to(x.dtype), proof, padding=k // 2)
+        zero = (seen == 0).any(1, keepdim=True).to(x.dtype)
+        covered = _spread(zero, k)
+        return (covered.flatten(1) > 0).all(1).cpu()
+
+    # -- the three computations ----------------------------------------------------------------
+    def fast_cells(
+        self, x: torch.Tensor, noise: torch.Tensor | None, out: torch.Tensor
+    ) -> torch.Tensor:
+        """Cells (and noise, then ReLU) from cropped kernels into ``out``; no autograd."""
+        cfg = self.config
+        weights = self._weights(x)
+        fused = noise is not None and cfg.noise_level >= 0
+        if fused:
+            # relu(c*s + l) = c*s + l for c >= 0, l >= 0, so the noise's std is
+            # sqrt(c + beta) / sqrt(s): one sqrt and one addcmul on each slice.
+            beta = (cfg.noise_level + cfg.noise_eps) / cfg.noise_scale
+            alpha = 1.0 / math.sqrt(cfg.noise_scale)
+        with torch.no_grad():
+            for g, w in zip(self._groups, weights.fast, strict=True):
+                q = F.conv2d(x, w, padding=g.radius)
+                n_s, n_c, mid = g.simple, g.complex, g.start + g.simple
+                if n_s:
+                    torch.clamp(q[:, :n_s], min=0, out=out[:, g.start : mid])
+                if n_c:
+                    torch.hypot(q[:, n_s : n_s + n_c], q[:, n_s + n_c :], out=out[:, mid : g.stop])
+                if fused:
+                    o = out[:, g.start : g.stop]
+                    std = torch.add(o, beta).sqrt_()
+                    o.addcmul_(noise[:, g.start : g.stop], std, value=alpha).clamp_(min=0)
+            if noise is not None and not fused:
+                out.copy_(_apply_noise(out, noise, cfg))
+        return out
+
+    def exact_cells(
+        self, x: torch.Tensor, noise: torch.Tensor | None, out: torch.Tensor, raw: bool
+    ) -> tuple[list[torch.Tensor], torch.Tensor | None, torch.Tensor | None]:
+        """Cells from exact-support kernels, in the study's arithmetic, into ``out``.
+
+        Returns per group the derivative of every output with respect to its convolution rows
+        ([B, rows, H, W]); when ``raw``, where some complex cell has zero energy ([B, H, W]
+        bool) and which images (bool [B]) have a zero energy from underflow (q0 or q1 != 0)
+        under noise. There the study's gradient is ±inf·w rather than NaN where the noise
+        passes a gradient, and only the dense backward says which pixels end up ±inf.
+        """
+        cfg = self.config
+        weights = self._weights(x)
+        sqrt2 = math.sqrt(2.0)
+        b, _, h, w_ = out.shape
+        derivs = [x.new_empty(b, g.rows, h, w_) for g in self._groups]
+        zero_any = torch.zeros(b, h, w_, dtype=torch.bool, device=x.device) if raw else None
+        underflow = torch.zeros(b, dtype=torch.bool, device=x.device) if raw else None
+        with torch.no_grad():
+            for g, d, part_weights in zip(self._groups, derivs, weights.exact, strict=True):
+                mid = g.start + g.simple
+                for p, w in zip(g.parts, part_weights, strict=True):
+                    q = F.conv2d(x, w, padding=p.radius)  # rows: simple, complex q0, q1
+                    n_s, n = p.simple, p.complex
+                    if n_s:
+                        # Gain after the ReLU, as the study: folded into the kernel it would
+                        # turn some underflowing products (q0 = 0) into tiny positive ones.
+                        qs, at = q[:, :n_s], p.simple_at
+                        torch.mul(qs > 0, cfg.k_exc, out=d[:, at : at + n_s])
+                        cells = out[:, g.start + at : g.start + at + n_s]
+                        torch.clamp(qs, min=0, out=cells).mul_(cfg.k_exc)
+                    if n:
+                        q0, q1 = q[:, n_s : n_s + n], q[:, n_s + n :]
+                        energy = q0 * q0 + q1 * q1  # as the study: separate squares, then sum
+                        zero = energy == 0
+                        if zero_any is not None and underflow is not None:
+                            zero_any |= zero.any(1)
+                            if noise is not None:
+                                tiny = zero & ((q0 != 0) | (q1 != 0))
+                                underflow |= tiny.flatten(1).any(1)
+                        root = energy.sqrt_()
+                        # d cell / d q0 = k/sqrt2 q0/|q|; 0 at zero energy (raw NaN comes later)
+                        inv = torch.where(zero, 0.0, (cfg.k_exc / sqrt2) / root)
+                        at = g.simple + p.complex_at
+                        torch.mul(q0, inv, out=d[:, at : at + n])
+                        torch.mul(q1, inv, out=d[:, at + g.complex : at + g.complex + n])
+                        cells = out[:, mid + p.complex_at : mid + p.complex_at + n]
+                        torch.div(root, sqrt2, out=cells).mul_(cfg.k_exc)
+                if noise is None:
+                    continue  # the final ReLU of cells >= 0 changes nothing
+                o = out[:, g.start : g.stop]
+                cell = o.clone()
+                nz = noise[:, g.start : g.stop]
+                shifted = cell * cfg.noise_scale + cfg.noise_level
+                std = torch.sqrt(F.relu(shifted) + cfg.noise_eps)
+                pre = cell + nz * std / cfg.noise_scale
+                torch.clamp(pre, min=0, out=o)
+                # d out / d cell = [pre > 0] (1 + n [shifted > 0] / (2 std))
+                slope = (nz * (shifted > 0) / (2 * std)).add_(1).mul_(pre > 0)
+                d[:, : g.simple].mul_(slope[:, : g.simple])
+                d[:, g.simple :].view(b, 2, g.complex, h, w_).mul_(slope[:, g.simple :].unsqueeze(1))
+        return derivs, zero_any, underflow
+
+    def exact_backward(self, grad_out: torch.Tensor, derivs: list[torch.Tensor]) -> torch.Tensor:
+        """Input gradient of :meth:`exact_cells` (finite part), by cropped kernels.
+
+        A transposed convolution to one channel is slow in oneDNN, so it runs in two steps:
+        a transposed convolution along x to one channel per kernel row, summed over rows
+        (shifted along y) at the end.
+        """
+        weights = self._weights(grad_out)
+        b, _, h, w_ = grad_out.shape
+        half = self.config.ksize // 2
+        rows = grad_out.new_zeros(b, 2 * half + 1, h, w_)
+        for g, w, d in zip(self._groups, weights.back, derivs, strict=True):
+            local = torch.empty_like(d)
+            mid = g.start + g.simple
+            torch.mul(d[:, : g.simple], grad_out[:, g.start : mid], out=local[:, : g.simple])
+            complex_shape = (b, 2, g.complex, h, w_)
+            torch.mul(
+                d[:, g.simple :].view(complex_shape),
+                grad_out[:, mid : g.stop].unsqueeze(1),
+                out=local[:, g.simple :].view(complex_shape),
+            )
+            r = g.radius
+            rows[:, half - r : half + r + 1] += F.conv_transpose2d(local, w, padding=(0, r))
+        total = grad_out.new_zeros(b, h + 2 * half, w_)
+        for i in range(2 * half + 1):
+            total[:, i : i + h] += rows[:, i]
+        return total[:, half : half + h].unsqueeze(1)
+
+    def dense_backward(
+        self, x: torch.Tensor, noise: torch.Tensor | None, grad_out: torch.Tensor, gradient: str
+    ) -> torch.Tensor:
+        """Input gradient by autograd through the dense block (rare cases only)."""
+        with torch.enable_grad():
+            xx = x.detach().requires_grad_(True)
+            y = self.dense_cells(xx, gradient)
+            if noise is not None:
+                y = _apply_noise(y, noise, self.config)
+            (grad,) = torch.autograd.grad(y, xx, grad_out)
+        return grad
+
+    def dense_cells(self, x: torch.Tensor, gradient: str = "raw") -> torch.Tensor:
+        """Cells by dense convolution (the study's computation), in ``channel_order``."""
         cfg = self.config
         n_s, pad = cfg.simple_channels, cfg.ksize // 2
         q0 = F.conv2d(x, self.q0.to(x), stride=cfg.stride, padding=pad)
         q1 = F.conv2d(x, self.q1.to(x), stride=cfg.stride, padding=pad)
         simple = F.relu(q0[:, :n_s])
         complex_ = complex_cell(q0[:, n_s:], q1, gradient)
-        return cfg.k_exc * torch.cat([simple, complex_], 1)
+        return (cfg.k_exc * torch.cat([simple, complex_], 1)).index_select(1, self.channel_order)
+
+    def respond(
+        self, x: torch.Tensor, noise: torch.Tensor | None = None, gradient: str = "raw"
+    ) -> torch.Tensor:
+        """Cells, then noise (``noise`` [B, C, H, W] in channel order, or None) and ReLU."""
+        if not self.fast_path_applies(x):
+            y = self.dense_cells(x, gradient)
+            return _apply_noise(y, noise, self.config) if noise is not None else F.relu(y)
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _VOneGradient.apply(x, noise, self, gradient)
+        return self.fast_cells(x, noise, x.new_empty(self.output_shape(x)))
+
+    def forward(self, x: torch.Tensor, gradient: str = "raw") -> torch.Tensor:
+        """Gain-scaled [simple | complex] responses, channels in ``channel_order``."""
+        return self.respond(x, None, gradient)
+
+
+def _apply_noise(x: torch.Tensor, noise: torch.Tensor, cfg: VOneConfig) -> torch.Tensor:
+    """The study's neuronal noise with a given draw, then ReLU. ``x`` is never modified."""
+    # Poisson-like: the noise's variance grows with the scaled, shifted response.
+    if torch.is_grad_enabled() and (x.requires_grad or noise.requires_grad):
+        std = torch.sqrt(F.relu(x * cfg.noise_scale + cfg.noise_level) + cfg.noise_eps)
+        return F.relu(x + noise * std / cfg.noise_scale)
+    # Inference: the same arithmetic in place, to spare memory passes.
+    std = (x * cfg.noise_scale).add_(cfg.noise_level).clamp_(min=0).add_(cfg.noise_eps).sqrt_()
+    return (noise * std).div_(cfg.noise_scale).add_(x).clamp_(min=0)
 
 
 class VOneBlock(nn.Module):
@@ -384,24 +751,29 @@ class VOneBlock(nn.Module):
         override = _noise_override.get()
         return override if override is not None else (self.noise_mode, self.noise_seed)
 
+    def noise_generator(self, like: torch.Tensor) -> torch.Generator | None:
+        """A fresh generator for the ``seeded`` mode; None (the global one) otherwise."""
+        mode, seed = self.effective_noise()
+        if mode != "seeded":
+            return None
+        return torch.Generator(device=like.device).manual_seed(seed)
+
+    def draw_noise(
+        self, shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor | None:
+        """N(0, 1) noise of ``shape`` for the effective noise mode; None when it is off.
+        ``generator`` continues a seeded stream (see :meth:`project`)."""
+        mode, _ = self.effective_noise()
+        if mode == "off":
+            return None
+        if generator is None:
+            generator = self.noise_generator(like)
+        return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+
     def add_noise(self, x: torch.Tensor) -> torch.Tensor:
         """Neuronal noise then ReLU. ``x`` is never modified."""
-        cfg = self.config
-        mode, seed = self.effective_noise()
-        if mode == "off":
-            return F.relu(x)
-        if mode == "seeded":
-            generator = torch.Generator(device=x.device).manual_seed(seed)
-            noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        else:
-            noise = torch.randn_like(x)
-        # Poisson-like: the noise's variance grows with the scaled, shifted response.
-        if torch.is_grad_enabled() and x.requires_grad:
-            std = torch.sqrt(F.relu(x * cfg.noise_scale + cfg.noise_level) + cfg.noise_eps)
-            return F.relu(x + noise * std / cfg.noise_scale)
-        # Inference: the same arithmetic in place, to spare memory passes.
-        std = (x * cfg.noise_scale).add_(cfg.noise_level).clamp_(min=0).add_(cfg.noise_eps).sqrt_()
-        return noise.mul_(std).div_(cfg.noise_scale).add_(x).clamp_(min=0)
+        noise = self.draw_noise(x.shape, x)
+        return F.relu(x) if noise is None else _apply_noise(x, noise, self.config)
 
     def forward(self, x: torch.Tensor, canonical: bool = True) -> torch.Tensor:
         """[B, 1, H, W] in [0, 1] → [B, simple + complex, H', W'].
@@ -412,8 +784,44 @@ class VOneBlock(nn.Module):
         if x.dim() != 4 or x.shape[1] != 1:
             raise ValueError(f"VOneBlock expects [B, 1, H, W] images, got {tuple(x.shape)}")
         gradient = _gradient_override.get() or "raw"
-        y = self.add_noise(self.bank(x, gradient))
+        noise = self.draw_noise(self.bank.output_shape(x), x)
+        y = self.bank.respond(x, noise, gradient)
         return y.index_select(1, self.bank.inverse_order) if canonical else y
+
+    def project(self, x: torch.Tensor, weight: torch.Tensor, chunk: int = PROJECT_CHUNK) -> torch.Tensor:
+        """``F.conv2d(self(x, canonical=False), weight)`` for a 1x1 ``weight`` [out, C, 1, 1]
+        whose input channels are in ``channel_order`` — computed ``chunk`` images at a time,
+        so the 512 maps of a big batch never exist at once (memory, and cache reuse).
+
+        The noise is the same as for the whole batch at once: one stream, consumed in order
+        (randn fills its output in order, and 512 maps keep every chunk's length a multiple
+        of the 16 values it transforms together).
+        """
+        if x.dim() != 4 or x.shape[1] != 1:
+            raise ValueError(f"VOneBlock expects [B, 1, H, W] images, got {tuple(x.shape)}")
+        gradient = _gradient_override.get() or "raw"
+        generator = self.noise_generator(x)
+        noisy = self.effective_noise()[0] != "off"
+        graph = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+        reuse = not graph and self.bank.fast_path_applies(x)
+        if reuse:
+            # Without autograd (which would keep the maps for the weight's gradient) they are
+            # dead once projected: one buffer for every chunk. (Fresh tensors this large come
+            # from the kernel page by page, every time.)
+            shape = self.bank.output_shape(x[:chunk])
+            maps = x.new_empty(shape)
+            noise_buffer = x.new_empty(shape) if noisy else None
+        outs = []
+        for part in x.split(chunk) if x.shape[0] else [x]:
+            if reuse:
+                n = len(part)
+                noise = noise_buffer[:n].normal_(generator=generator) if noise_buffer is not None else None
+                y = self.bank.fast_cells(part, noise, maps[:n])
+            else:
+                noise = self.draw_noise(self.bank.output_shape(part), part, generator)
+                y = self.bank.respond(part, noise, gradient)
+            outs.append(F.conv2d(y, weight))
+        return torch.cat(outs) if len(outs) > 1 else outs[0]
 
     @property
     def channel_order(self) -> torch.Tensor:
