@@ -393,3 +393,54 @@ def test_is_it_real_page_runs_a_quick_audit_and_reads_saved_ones(app_env):
     (saved / "audit.json").write_text(json.dumps(report))
     at2 = open_page(REAL)
     assert "Basic-CNN" in texts(at2) and not any("No precomputed audit" in i.value for i in at2.info)
+
+
+# --- two sessions at once ----------------------------------------------------------------------
+def _state_fingerprint(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_two_sessions_fine_tuning_and_training_leave_the_other_untouched(app_env):
+    """Session B fine-tunes (high lr) and trains while session A watches the same shared model:
+    A's predictions and the cached model's weights stay exactly as they were, and the two
+    sessions' checkpoints with the same name both survive under different files."""
+    model_key = "pretrained:basic-cnn"
+    session_a = open_page(EXPLORER)
+    run(session_a.selectbox(key="ae_model").set_value(model_key))
+    before = table(session_a, "adversarial prediction").copy()
+    shared, _ = loaders.get_model(model_key)
+    weights_before = _state_fingerprint(shared)
+
+    session_b = open_page(FINETUNE)
+    session_b.select_slider(key="ft_lr").set_value(1e-3)
+    session_b.slider(key="ft_rounds").set_value(2)
+    session_b.select_slider(key="ft_train").set_value(128)
+    session_b.select_slider(key="ft_eval").set_value(50)
+    run(session_b.button(key="ft_start").click())
+    rows = session_b.session_state["ft_result"]["rows"]
+    assert len(rows) == 3
+
+    assert loaders.get_model(model_key)[0] is shared  # still the one cached object
+    after = _state_fingerprint(shared)
+    assert all(torch.equal(weights_before[k], after[k]) for k in weights_before)
+    assert not shared.training and not any(p.requires_grad for p in shared.parameters())
+
+    # Recompute A's view from the model itself, not from the result cache.
+    st.cache_data.clear()
+    run(session_a.slider(key="ae_eps").set_value(0.35))
+    assert table(session_a, "adversarial prediction").equals(before)
+
+    # Both sessions save a training run under the same name: two files, no silent overwrite.
+    trainers = [open_page(TRAIN), open_page(TRAIN)]
+    for trainer in trainers:
+        trainer.select_slider(key="tr_size").set_value(200)
+        trainer.text_input(key="tr_name").input("class run")
+    files = []
+    for trainer in trainers:
+        run(trainer.button(key="tr_start").click())
+        files.append(trainer.session_state["tr_last"]["file"])
+    assert files == ["class-run.pt", "class-run-2.pt"]
+    first = torch.load(app_env / "app" / files[0], weights_only=True)
+    second = torch.load(app_env / "app" / files[1], weights_only=True)
+    assert first is not None and second is not None
+    assert all(torch.equal(weights_before[k], v) for k, v in loaders.get_model(model_key)[0].state_dict().items())

@@ -8,6 +8,7 @@ from vonedemo.audit import (
     audit_model,
     audit_to_dict,
     headline_markdown,
+    merge_reports,
     wilson_interval,
     write_audit,
 )
@@ -104,3 +105,16 @@ def test_audit_on_a_noisy_model_runs_the_whole_ladder_and_writes_reports(trained
     assert (tmp_path / "audit.json").exists() and (tmp_path / "audit.csv").exists()
     assert "VOne-CNN" in headline_markdown(report)
     assert any(p.suffix == ".html" for p in written)
+
+
+def test_merging_audits_keeps_registry_order_and_refuses_other_settings():
+    def fake(name: str, config: AuditConfig) -> dict:
+        return {"config": audit_to_dict([], config)["config"], "models": {name: {"clean": 1.0}}}
+
+    merged = merge_reports(fake("vone-basic-cnn", SMALL), fake("alexnet", SMALL))
+    assert list(merged["models"]) == ["alexnet", "vone-basic-cnn"]
+    again = merge_reports(merged, {**fake("alexnet", SMALL), "models": {"alexnet": {"clean": 2.0}}})
+    assert again["models"]["alexnet"] == {"clean": 2.0} and len(again["models"]) == 2
+    other = AuditConfig(**{**SMALL.__dict__, "limit": 61})
+    with pytest.raises(ValueError, match="different settings"):
+        merge_reports(merged, fake("convnet", other))

@@ -11,6 +11,9 @@ Nothing prints; progress goes to ``on_progress(step, done, total)``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import math
 import time
 from collections.abc import Callable
@@ -322,6 +325,35 @@ def audit_to_dict(audits: list[ModelAudit], config: AuditConfig) -> dict:
                                                   for a in audits}}  # fmt: skip
 
 
+def merge_reports(earlier: dict, report: dict) -> dict:
+    """``report``'s models added to (or replacing theirs in) ``earlier``'s, in registry order.
+
+    Only reports made with the same settings merge: one table must compare like with like."""
+    from .models import list_models
+
+    if json.loads(json.dumps(earlier.get("config"))) != json.loads(json.dumps(report["config"])):
+        raise ValueError("the saved audit used different settings; rerun it all, or write elsewhere (--out)")
+    models = {**earlier.get("models", {}), **report["models"]}
+    order = {name: i for i, name in enumerate(list_models())}
+    ordered = dict(sorted(models.items(), key=lambda kv: order.get(kv[0], len(order))))
+    return {"config": report["config"], "models": ordered}
+
+
+@contextlib.contextmanager
+def locked(directory):
+    """Exclusive lock on ``directory`` (created if needed): parallel audits merge in turn."""
+    from pathlib import Path
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".audit.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 # --- reports -----------------------------------------------------------------------------------
 def headline_markdown(report: dict) -> str:
     """The headline table: clean, the study's FGSM and worst-case robust accuracy per eps."""
@@ -329,6 +361,7 @@ def headline_markdown(report: dict) -> str:
     eps_values = report["config"]["eps"]
     n = report["config"]["limit"]
     head = ["model", "clean"] + [f"study FGSM {e}" for e in eps_values] + [f"worst case {e}" for e in eps_values]
+    head += [f"study FGSM {eps_values[0]}: NaN/inf gradient, images moved"]
     lines = [
         f"Accuracy (%) on the same {n:,} test images; worst case = an image counts as correct only if "
         "it survives every attack of the ladder.",
@@ -344,6 +377,9 @@ def headline_markdown(report: dict) -> str:
         cells = [model_label(name), f"{m['clean']:.1f}"]
         cells += [f"{m['study_fgsm'][str(e)]:.1f}" for e in eps_values]
         cells += [f"**{m['worst_case'][str(e)]:.1f}**" for e in eps_values]
+        study = next((r for r in m["attacks"] if r["eps"] == eps_values[0]), None)
+        cells.append(f"{100 * study['nonfinite_gradient_fraction']:.0f}%, {100 * study['moved_fraction']:.0f}%"
+                     if study else "–")  # fmt: skip
         lines.append("| " + " | ".join(cells + [verdict]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -370,7 +406,6 @@ def ladder_markdown(report: dict) -> str:
 
 def write_audit(report: dict, out) -> list:
     import csv
-    import json
     from pathlib import Path
 
     from .plots import eps_curves_figure, write_figure

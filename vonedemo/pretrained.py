@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -40,12 +42,26 @@ def write_manifest(manifest: dict, directory: str | Path) -> Path:
     return directory / MANIFEST
 
 
+@contextlib.contextmanager
+def _manifest_lock(directory: Path):
+    """Serialise read-modify-write of the manifest: two trainings may finish at once."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".manifest.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def update_manifest_entry(directory: str | Path, name: str, **fields) -> dict:
-    manifest = read_manifest(directory)
-    entry = manifest["models"].setdefault(name, {})
-    entry.update(fields)
-    manifest["models"] = dict(sorted(manifest["models"].items()))
-    write_manifest(manifest, directory)
+    directory = Path(directory)
+    with _manifest_lock(directory):
+        manifest = read_manifest(directory)
+        entry = manifest["models"].setdefault(name, {})
+        entry.update(fields)
+        manifest["models"] = dict(sorted(manifest["models"].items()))
+        write_manifest(manifest, directory)
     return entry
 
 
@@ -86,6 +102,9 @@ def train_pretrained(
         builder_args=model.builder_args, data=metadata["data"], epochs=config.epochs,
         seed=config.seed, init_seed=init_seed, train_seconds=metadata["train_seconds"],
         lr=config.lr, batch_size=config.batch_size,
+        **({"adversarial_training": {"attack": config.adversarial, "eps": config.adv_eps,
+                                     "steps": config.adv_steps, "step_size": config.adv_step_size}}
+           if config.adversarial else {}),
     )  # fmt: skip
 
 
