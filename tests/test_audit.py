@@ -2,13 +2,16 @@ import pytest
 import torch
 from conftest import tiny_model
 
+from vonedemo import audit
 from vonedemo.attacks import GradientHealth, fgsm, input_gradient
 from vonedemo.audit import (
+    SURVIVORS,
     AuditConfig,
     audit_model,
     audit_to_dict,
     headline_markdown,
     merge_reports,
+    run_attack,
     wilson_interval,
     write_audit,
 )
@@ -118,3 +121,61 @@ def test_merging_audits_keeps_registry_order_and_refuses_other_settings():
     other = AuditConfig(**{**SMALL.__dict__, "limit": 61})
     with pytest.raises(ValueError, match="different settings"):
         merge_reports(merged, fake("convnet", other))
+
+
+def test_attacking_only_survivors_matches_a_standalone_run_on_them(trained, test_data):
+    plain, _ = trained
+    data = test_data.subset(60)
+    alive = torch.arange(60) % 3 != 0
+    cascaded = run_attack(plain, data, "fgsm", 0.2, {}, name="x", batch_size=25, alive=alive)
+    keep = torch.nonzero(alive).flatten()
+    alone = run_attack(plain, type(data)(data.images[keep], data.labels[keep], "kept"), "fgsm", 0.2, {}, name="y")
+    assert not cascaded.correct[~alive].any()  # already broken stays broken
+    assert torch.equal(cascaded.correct[keep], alone.correct)
+
+
+def test_a_twins_crafted_images_are_reused_for_transfer_not_recomputed(trained, test_data, monkeypatch):
+    plain, _ = trained
+    data = test_data.subset(40)
+    calls = []
+    real = audit.create_attack
+
+    def counting(name, **options):
+        fn = real(name, **options)
+        return lambda *a, **k: (calls.append(name), fn(*a, **k))[1]
+
+    monkeypatch.setattr(audit, "create_attack", counting)
+    options = {"steps": 3, "step_size": 0.1, "seed": 0}
+    torch.manual_seed(0)
+    first = run_attack(plain, data, "pgd", 0.3, options, name="a", batch_size=20, crafted_by="basic-cnn")
+    assert len(calls) == 2
+    torch.manual_seed(0)
+    again = run_attack(plain, data, "pgd", 0.3, options, name="b", batch_size=20, crafted_by="basic-cnn")
+    assert len(calls) == 2 and torch.equal(first.correct, again.correct)
+    torch.manual_seed(0)  # other settings: crafted anew
+    run_attack(plain, data, "pgd", 0.2, options, name="c", batch_size=20, crafted_by="basic-cnn")
+    assert len(calls) == 4
+
+
+def test_cascaded_rungs_only_lower_the_worst_case_and_stay_out_of_the_checks(trained, test_data):
+    plain, _ = trained
+    vone = tiny_model("vone-basic-cnn")
+    vone.eval()
+    models = {"basic-cnn": plain, "vone-basic-cnn": vone}
+    config = AuditConfig(**{**SMALL.__dict__, "limit": 30, "curve_limit": 30, "doubling_limit": 30,
+                            "eot_samples": (2, 4), "cascade_from_eot": 4, "pgd_step_size": None})  # fmt: skip
+    result = audit_model("vone-basic-cnn", models.__getitem__, test_data, config)
+    names = [r["attack"] for r in result.attacks]
+    cascaded = [n for n in names if n.endswith(SURVIVORS)]
+    assert cascaded == names[-3:]  # noise off, noise fixed, then EOT 4: last
+    assert cascaded[-1] == "FGSM, EOT 4" + SURVIVORS
+    assert "FGSM, EOT 2" in names and "FGSM, EOT 4" + SURVIVORS in names
+    accs = [r["accuracy"] for r in result.attacks]
+    first_cascaded = names.index(cascaded[0])
+    # Each cascaded row is what survives it and everything before: never above the standalone
+    # worst case, never rising, and its last value is the worst case.
+    standalone_worst = min(accs[:first_cascaded])
+    assert all(a <= standalone_worst + 1e-9 for a in accs[first_cascaded:])
+    assert all(a >= b for a, b in zip(accs[first_cascaded:], accs[first_cascaded + 1 :], strict=False))
+    assert result.worst_case["0.35"] == pytest.approx(accs[-1])
+    assert not any(SURVIVORS in c["sentence"] for c in result.checks)

@@ -62,3 +62,27 @@ def test_bad_train_config(bad):
 def test_bad_finetune_config():
     with pytest.raises(ValueError, match="eps"):
         FinetuneConfig(eps=2.0)
+
+
+def test_adversarial_warmup_ramps_eps_from_zero(test_data, monkeypatch):
+    """With a warm-up the first batches are attacked at a small eps, growing to adv_eps."""
+    from vonedemo import training
+
+    seen: list[float] = []
+    real = training._adversarial_batch
+
+    def spy(model, images, labels, config, step, ramp=1.0):
+        adv = real(model, images, labels, config, step, ramp)
+        seen.append(float((adv - images).abs().max()))
+        return adv
+
+    monkeypatch.setattr(training, "_adversarial_batch", spy)
+    data = test_data.subset(64)
+    config = TrainConfig(epochs=2, batch_size=16, adversarial="pgd", adv_eps=0.3, adv_steps=2,
+                         adv_step_size=0.2, adv_warmup_epochs=1)  # fmt: skip
+    train(tiny_model("basic-cnn"), data, config)
+    assert len(seen) == 8
+    assert seen[0] <= 0.3 / 4 + 1e-6  # step 1 of 4 warm-up steps
+    assert seen[:4] == sorted(seen[:4]) and all(abs(s - 0.3) < 1e-6 for s in seen[3:])
+    with pytest.raises(ValueError, match="adv_warmup_epochs"):
+        TrainConfig(adv_warmup_epochs=-1)

@@ -16,6 +16,7 @@ import fcntl
 import json
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -23,6 +24,7 @@ import torch
 from torch import nn
 
 from .attacks import GradientHealth, create_attack
+from .attacks.pgd import default_step_size
 from .data import MNISTData
 from .evaluation import accuracy, predict
 from .models import is_stochastic, twin_of
@@ -41,9 +43,14 @@ class AuditConfig:
     eps: tuple[float, ...] = (0.35, 0.1)  # headline budgets (the study's, and a common one)
     eot_samples: tuple[int, ...] = (1, 4, 16, 64)  # FGSM gradient averaged over n noise draws
     pgd_steps: int = 40
-    pgd_step_size: float = 0.01
+    pgd_step_size: float | None = 0.01  # None: 2.5 * eps / steps (Madry et al.'s rule)
     pgd_restarts: int = 2
     pgd_eot: int = 4  # noise draws per PGD step (noisy models only)
+    # The costliest rungs (FGSM with EOT >= cascade_from_eot, PGD with the noise off or fixed)
+    # attack only the images every earlier rung failed to break, as AutoAttack does: the worst
+    # case is the same, the cost follows the survivors. Their rows then give the accuracy left
+    # after them, not their accuracy alone. 0 switches the cascade off.
+    cascade_from_eot: int = 0
     curve_eps: tuple[float, ...] = CURVE_EPS
     curve_limit: int = 500  # test images per point of the accuracy-vs-eps curves
     curve_pgd_steps: int = 20  # the strongest attack on the curves, cheaper per point
@@ -87,6 +94,29 @@ class AttackOutcome:
                 **self.health.summary()}  # fmt: skip
 
 
+def pgd_step(config: AuditConfig, eps: float, steps: int) -> float:
+    """PGD step size: the configured one, or Madry et al.'s 2.5 * eps / steps."""
+    if config.pgd_step_size is not None:
+        return config.pgd_step_size
+    return default_step_size(eps, steps) if eps > 0 else 0.01
+
+
+# Adversarial images crafted on a model, kept for a transfer attack that asks for the very same
+# crafting (same source, eps, options, seed and images): a twin's PGD is then not run twice.
+_CRAFTED: OrderedDict[tuple, list[torch.Tensor]] = OrderedDict()
+_CRAFTED_MAX = 8
+
+
+def _crafted_key(source_name: str | None, attack: str, eps: float, options: dict, data: MNISTData,
+                 batch_size: int) -> tuple | None:  # fmt: skip
+    if source_name is None:
+        return None
+    images = data.images
+    stamp = (len(images), float(images.sum()), float(images[:, :, ::7, ::7].std())) if len(images) else (0,)
+    return (source_name, attack, round(float(eps), 6), tuple(sorted(options.items())), stamp, batch_size,
+            int(torch.initial_seed()))  # fmt: skip
+
+
 def run_attack(
     model: nn.Module,
     data: MNISTData,
@@ -97,47 +127,80 @@ def run_attack(
     name: str,
     batch_size: int = 250,
     source: nn.Module | None = None,
+    alive: torch.Tensor | None = None,
+    crafted_by: str | None = None,
 ) -> AttackOutcome:
-    """Craft on ``source`` (default: the model itself), evaluate on ``model``."""
+    """Craft on ``source`` (default: the model itself), evaluate on ``model``.
+
+    ``alive`` (bool per image): attack only these; the others count as already broken.
+    ``crafted_by``: the crafting model's name, to share its adversarial images with a later
+    identical request (the global RNG must be seeded identically before both)."""
+    if alive is not None:
+        keep = torch.nonzero(alive).flatten()
+        sub = MNISTData(data.images[keep], data.labels[keep], f"{data.name} (survivors)")
+        out = run_attack(model, sub, attack, eps, options, name=name, batch_size=batch_size, source=source)
+        correct = torch.zeros(len(data), dtype=torch.bool)
+        correct[keep] = out.correct
+        return AttackOutcome(name, out.eps, correct, out.health, out.seconds)
     fn = create_attack(attack, **options)
     crafted_on = source if source is not None else model
+    key = _crafted_key(crafted_by, attack, eps, options, data, batch_size)
+    reused = _CRAFTED.get(key) if key is not None else None
     health = GradientHealth()
-    outcomes = []
+    outcomes, crafted = [], []
     start = time.perf_counter()
-    for images, labels in data.batches(batch_size):
-        adv = fn(crafted_on, images, labels, eps, health=health)
+    for i, (images, labels) in enumerate(data.batches(batch_size)):
+        adv = reused[i] if reused is not None else fn(crafted_on, images, labels, eps, health=health)
+        crafted.append(adv)
         outcomes.append(predict(model, adv).argmax(1) == labels)
+    if key is not None and reused is None:
+        _CRAFTED[key] = crafted
+        while len(_CRAFTED) > _CRAFTED_MAX:
+            _CRAFTED.popitem(last=False)
     correct = torch.cat(outcomes) if outcomes else torch.zeros(0, dtype=torch.bool)
     return AttackOutcome(name, float(eps), correct, health, time.perf_counter() - start)
 
 
+SURVIVORS = " (on survivors)"
+
+
 def attack_ladder(
-    model: nn.Module, config: AuditConfig, stochastic: bool
-) -> list[tuple[str, str, dict]]:
-    """(name, attack, options) for every white-box attack of the ladder."""
-    pgd = {"steps": config.pgd_steps, "step_size": config.pgd_step_size,
+    model: nn.Module, config: AuditConfig, stochastic: bool, eps: float = 0.35
+) -> list[tuple[str, str, dict, bool]]:
+    """(name, attack, options, cascaded) for every white-box attack of the ladder at ``eps``;
+    cascaded rungs come last and attack only the survivors (see ``cascade_from_eot``)."""
+    pgd = {"steps": config.pgd_steps, "step_size": pgd_step(config, eps, config.pgd_steps),
            "restarts": config.pgd_restarts, "seed": config.seed}  # fmt: skip
+    cascade = config.cascade_from_eot > 0
     ladder = [
-        ("FGSM (study: raw gradient)", "fgsm", {"gradient": "raw"}),
-        ("FGSM, repaired gradient", "fgsm", {"gradient": "repaired"}),
+        ("FGSM (study: raw gradient)", "fgsm", {"gradient": "raw"}, False),
+        ("FGSM, repaired gradient", "fgsm", {"gradient": "repaired"}, False),
     ]
     if stochastic:
+        late = []
         for n in config.eot_samples:
             if n > 1:
-                ladder.append((f"FGSM, EOT {n}", "fgsm", {"gradient": "repaired", "eot_samples": n}))
-        ladder += [
-            (f"PGD-{config.pgd_steps}, EOT {config.pgd_eot}", "pgd",
-             {**pgd, "gradient": "repaired", "eot_samples": config.pgd_eot}),
-            (f"PGD-{config.pgd_steps}, noise off", "pgd", {**pgd, "gradient": "repaired", "noise": "off"}),
-            (f"PGD-{config.pgd_steps}, noise fixed", "pgd", {**pgd, "gradient": "repaired", "noise": "seeded"}),
+                on_survivors = cascade and n >= config.cascade_from_eot
+                entry = (f"FGSM, EOT {n}" + (SURVIVORS if on_survivors else ""), "fgsm",
+                         {"gradient": "repaired", "eot_samples": n}, on_survivors)  # fmt: skip
+                (late if on_survivors else ladder).append(entry)
+        ladder.append((f"PGD-{config.pgd_steps}, EOT {config.pgd_eot}", "pgd",
+                       {**pgd, "gradient": "repaired", "eot_samples": config.pgd_eot}, False))  # fmt: skip
+        tail = SURVIVORS if cascade else ""
+        late[:0] = [  # the cheaper cascaded rungs first: the costly EOT ones then see fewer images
+            (f"PGD-{config.pgd_steps}, noise off{tail}", "pgd", {**pgd, "gradient": "repaired", "noise": "off"}, cascade),
+            (f"PGD-{config.pgd_steps}, noise fixed{tail}", "pgd",
+             {**pgd, "gradient": "repaired", "noise": "seeded"}, cascade),
         ]  # fmt: skip
+        ladder += [e for e in late if not e[3]] + [e for e in late if e[3]]
     else:
-        ladder.append((f"PGD-{config.pgd_steps}", "pgd", {**pgd, "gradient": "repaired"}))
+        ladder.append((f"PGD-{config.pgd_steps}", "pgd", {**pgd, "gradient": "repaired"}, False))
     return ladder
 
 
-def strongest_options(config: AuditConfig, stochastic: bool, steps: int | None = None) -> dict:
-    opts = {"steps": steps or config.pgd_steps, "step_size": config.pgd_step_size,
+def strongest_options(config: AuditConfig, stochastic: bool, steps: int | None = None, eps: float = 0.35) -> dict:
+    steps = steps or config.pgd_steps
+    opts = {"steps": steps, "step_size": pgd_step(config, eps, steps),
             "restarts": 1, "gradient": "repaired", "seed": config.seed}  # fmt: skip
     if stochastic:
         opts["eot_samples"] = config.pgd_eot
@@ -183,26 +246,34 @@ def audit_model(
     torch.manual_seed(config.seed)
     clean = accuracy(model, test)
     result = ModelAudit(name, stochastic, 100 * clean)
-    ladder = attack_ladder(model, config, stochastic)
     source = load(source_name) if source_name else None
-    steps_total = len(config.eps) * (len(ladder) + (1 if source is not None else 0))
+    steps_total = len(config.eps) * (len(attack_ladder(model, config, stochastic)) + (source is not None))
     done = 0
     by_eps: dict[float, list[AttackOutcome]] = {}
+
+    def attack_with(outcomes: list, eps: float, label: str, attack: str, options: dict, cascaded: bool,
+                    **extra) -> None:  # fmt: skip
+        nonlocal done
+        alive = torch.stack([o.correct for o in outcomes]).all(0) if cascaded and outcomes else None
+        torch.manual_seed(config.seed)
+        outcomes.append(run_attack(model, test, attack, eps, options, name=label,
+                                   batch_size=config.batch_size, alive=alive, **extra))  # fmt: skip
+        done += 1
+        progress(f"audit {name}", done, steps_total)
+
     for eps in config.eps:
-        outcomes = []
-        for label, attack, options in ladder:
-            torch.manual_seed(config.seed)
-            outcomes.append(run_attack(model, test, attack, eps, options, name=label,
-                                       batch_size=config.batch_size))  # fmt: skip
-            done += 1
-            progress(f"audit {name}", done, steps_total)
+        outcomes: list[AttackOutcome] = []
+        ladder = attack_ladder(model, config, stochastic, eps)
+        for label, attack, options, cascaded in ladder:
+            if not cascaded:
+                attack_with(outcomes, eps, label, attack, options, False, crafted_by=name if attack == "pgd" else None)
         if source is not None:
-            src_opts = strongest_options(config, is_stochastic(source))
-            torch.manual_seed(config.seed)
-            outcomes.append(run_attack(model, test, "pgd", eps, src_opts, name=f"transfer from {source_name}",
-                                       batch_size=config.batch_size, source=source))  # fmt: skip
-            done += 1
-            progress(f"audit {name}", done, steps_total)
+            src_opts = strongest_options(config, is_stochastic(source), eps=eps)
+            attack_with(outcomes, eps, f"transfer from {source_name}", "pgd", src_opts, False, source=source,
+                        crafted_by=source_name)  # fmt: skip
+        for label, attack, options, cascaded in ladder:
+            if cascaded:
+                attack_with(outcomes, eps, label, attack, options, True)
         by_eps[eps] = outcomes
         result.attacks += [o.row() for o in outcomes]
         worst = torch.stack([o.correct for o in outcomes]).all(0)
@@ -228,14 +299,15 @@ def accuracy_curves(
     done = 0
     for key, attack, options in (
         ("study", "fgsm", {"gradient": "raw"}),
-        ("strongest", "pgd", strongest_options(config, stochastic, config.curve_pgd_steps)),
+        ("strongest", "pgd", None),
     ):
         for eps in config.curve_eps:
             accs, correct_sum = [], 0
             for r in range(repeats):
                 torch.manual_seed(config.seed + r)
-                out = run_attack(model, data, attack, eps, {**options, **({"seed": config.seed + r}
-                                 if attack == "pgd" else {})}, name=key, batch_size=config.batch_size)  # fmt: skip
+                opts = options if options is not None else {
+                    **strongest_options(config, stochastic, config.curve_pgd_steps, eps=eps), "seed": config.seed + r}
+                out = run_attack(model, data, attack, eps, opts, name=key, batch_size=config.batch_size)  # fmt: skip
                 accs.append(100 * out.accuracy)
                 correct_sum += int(out.correct.sum())
                 done += 1
@@ -275,7 +347,9 @@ def sanity_checks(
     checks.append(_check("accuracy falls as eps grows", ok,
                          f"Largest rise along the strongest attack's curve: {worst_rise[2]:+.1f} points "
                          f"(eps {worst_rise[0]:.3f} → {worst_rise[1]:.3f})."))  # fmt: skip
-    for eps, outcomes in by_eps.items():
+    for eps, all_outcomes in by_eps.items():
+        # Cascaded rows hold what is left after every earlier rung: not an attack on its own.
+        outcomes = [o for o in all_outcomes if not o.name.endswith(SURVIVORS)]
         fgsm_best = min(o.accuracy for o in outcomes if o.name.startswith("FGSM"))
         pgd_best = min(o.accuracy for o in outcomes if o.name.startswith("PGD"))
         ok = 100 * (pgd_best - fgsm_best) <= max(1.0, slack)
@@ -305,8 +379,8 @@ def sanity_checks(
 def doubling_check(model: nn.Module, data: MNISTData, config: AuditConfig, stochastic: bool) -> dict:
     """Doubling PGD steps (and EOT samples, for noisy models) should change accuracy < 1 point."""
     eps = config.eps[0]
-    base = strongest_options(config, stochastic)
-    doubled = {**base, "steps": 2 * base["steps"]}
+    base = strongest_options(config, stochastic, eps=eps)
+    doubled = strongest_options(config, stochastic, 2 * base["steps"], eps=eps)
     if stochastic:
         doubled["eot_samples"] = 2 * base["eot_samples"]
     torch.manual_seed(config.seed)

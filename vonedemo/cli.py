@@ -53,6 +53,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
         limit=args.limit, eval_limit=args.eval_limit, adversarial=args.adversarial,
         adv_eps=args.adv_eps, adv_steps=args.adv_steps, adv_step_size=args.adv_step_size,
+        adv_warmup_epochs=args.adv_warmup_epochs,
     )  # fmt: skip
     if args.all or args.save_pretrained:
         from .pretrained import score_pretrained, train_pretrained
@@ -238,10 +239,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in {
         "limit": args.limit, "pgd_steps": args.pgd_steps, "pgd_restarts": args.pgd_restarts,
+        "cascade_from_eot": args.cascade_from_eot,
         "pgd_eot": args.pgd_eot, "curve_limit": args.curve_limit, "curve_repeats": args.curve_repeats,
         "doubling_limit": args.doubling_limit, "curve_pgd_steps": args.curve_pgd_steps,
         "eot_samples": tuple(args.eot) if args.eot else None, "eps": tuple(args.eps) if args.eps else None,
     }.items() if v is not None}  # fmt: skip
+    if args.pgd_step_size is not None:
+        overrides["pgd_step_size"] = None if args.pgd_step_size == "auto" else _eps(args.pgd_step_size)
     config = AuditConfig(**overrides)
     test = load_mnist("test")
     cache: dict = {}
@@ -305,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adv-eps", type=_eps, default=0.3)
     p.add_argument("--adv-steps", type=int, default=10)
     p.add_argument("--adv-step-size", type=float, default=0.05)
+    p.add_argument("--adv-warmup-epochs", type=float, default=0.0,
+                   help="ramp the adversarial eps up from 0 over this many epochs")
     p.add_argument("--out", type=Path, help="checkpoint file to write")
     p.set_defaults(func=cmd_train)
 
@@ -343,7 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eps", type=_eps, nargs="+", help=f"headline eps values (default {defaults.eps})")
     p.add_argument("--eot", type=int, nargs="+", help=f"FGSM EOT sample counts (default {defaults.eot_samples})")
     p.add_argument("--pgd-steps", type=int)
+    p.add_argument("--pgd-step-size", help="PGD step size, or 'auto' for 2.5·eps/steps "
+                   f"(default {defaults.pgd_step_size})")
     p.add_argument("--pgd-restarts", type=int)
+    p.add_argument("--cascade-from-eot", type=int,
+                   help="EOT count from which the costliest rungs attack only the survivors (0: off)")
     p.add_argument("--pgd-eot", type=int)
     p.add_argument("--curve-limit", type=int)
     p.add_argument("--curve-repeats", type=int)

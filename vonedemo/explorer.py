@@ -33,6 +33,7 @@ from torch import nn
 
 from .attacks import GradientHealth, create_attack, list_attacks
 from .attacks.base import check_eps
+from .attacks.pgd import default_step_size
 from .checkpoints import list_checkpoints, save_checkpoint
 from .data import MNISTData
 from .evaluation import accuracy, evaluate_attack, predict
@@ -49,9 +50,7 @@ DEFAULT_EPS_VALUES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.35, 0.5)
 
 
 # --- attack settings ---------------------------------------------------------------------------
-def pgd_step_size(eps: float, steps: int) -> float:
-    """Madry et al.'s rule of thumb, 2.5·eps/steps, capped at eps (and at 1)."""
-    return float(min(1.0, eps, 2.5 * eps / max(int(steps), 1)))
+pgd_step_size = default_step_size  # Madry et al.'s 2.5·eps/steps, capped at eps
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,8 @@ def train_pretrained(
         seed=config.seed, init_seed=init_seed, train_seconds=metadata["train_seconds"],
         lr=config.lr, batch_size=config.batch_size,
         **({"adversarial_training": {"attack": config.adversarial, "eps": config.adv_eps,
-                                     "steps": config.adv_steps, "step_size": config.adv_step_size}}
+                                     "steps": config.adv_steps, "step_size": config.adv_step_size,
+                                     "warmup_epochs": config.adv_warmup_epochs}}
            if config.adversarial else {}),
     )  # fmt: skip
 

@@ -36,9 +36,14 @@ class TrainConfig:
     adv_eps: float = 0.3  # Madry et al.'s MNIST budget
     adv_steps: int = 10  # PGD steps per training batch
     adv_step_size: float = 0.05
+    # Ramp eps (and the step size with it) linearly from 0 over this many epochs: from the
+    # start, PGD at eps 0.3 keeps an untrained net at chance (loss stuck at ln 10).
+    adv_warmup_epochs: float = 0.0
 
     def __post_init__(self) -> None:
         _check_positive(epochs=self.epochs, batch_size=self.batch_size, adv_steps=self.adv_steps)
+        if not self.adv_warmup_epochs >= 0:
+            raise ValueError(f"adv_warmup_epochs must be >= 0, got {self.adv_warmup_epochs}")
         if self.adversarial not in (None, "pgd", "fgsm"):
             raise ValueError(f"adversarial must be None, 'pgd' or 'fgsm', got {self.adversarial!r}")
         check_eps(self.adv_eps, "adv_eps")
@@ -155,7 +160,9 @@ def train(
                 batches = data.batches(config.batch_size, shuffle=True, seed=config.seed + epoch)
                 for images, labels in batches:
                     if config.adversarial:
-                        images = _adversarial_batch(model, images, labels, config, step)
+                        warmup = config.adv_warmup_epochs * data.num_batches(config.batch_size)
+                        ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+                        images = _adversarial_batch(model, images, labels, config, step, ramp)
                     logits = model(images)
                     loss = F.cross_entropy(logits, labels)
                     optimizer.zero_grad(set_to_none=True)
@@ -194,12 +201,13 @@ def train(
     return history
 
 
-def _adversarial_batch(model, images, labels, config: TrainConfig, step: int) -> torch.Tensor:
+def _adversarial_batch(model, images, labels, config: TrainConfig, step: int, ramp: float = 1.0) -> torch.Tensor:
+    eps = config.adv_eps * ramp
     if config.adversarial == "fgsm":
-        return create_attack("fgsm")(model, images, labels, config.adv_eps)
+        return create_attack("fgsm")(model, images, labels, eps)
     return create_attack("pgd")(
-        model, images, labels, config.adv_eps, steps=config.adv_steps,
-        step_size=config.adv_step_size, seed=config.seed * 1_000_003 + step,
+        model, images, labels, eps, steps=config.adv_steps,
+        step_size=config.adv_step_size * ramp, seed=config.seed * 1_000_003 + step,
     )  # fmt: skip
 
 

@@ -20,6 +20,12 @@ from torch import nn
 from .base import GradientHealth, check_batch, check_count, check_eps, input_gradient
 
 
+def default_step_size(eps: float, steps: int) -> float:
+    """Madry et al.'s rule of thumb, 2.5·eps/steps, capped at eps (and at 1): enough to cross
+    the eps-ball from anywhere inside it."""
+    return float(min(1.0, eps, 2.5 * eps / max(int(steps), 1)))
+
+
 def pgd(
     model: nn.Module,
     images: torch.Tensor,
