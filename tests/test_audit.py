@@ -105,6 +105,14 @@ def test_audit_on_a_noisy_model_runs_the_whole_ladder_and_writes_reports(trained
     assert result.curves["strongest"][0]["repeats"] == 2
     report = audit_to_dict([result], config)
     written = write_audit(report, tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n")
+    from vonedemo.cli import main
+
+    assert main(["audit", "--report-only", "--out", str(tmp_path), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "## Is VOneNet's robustness real?" in text and "<!-- audit:start -->" in text
+    assert "Budgets: FGSM with EOT 2" in text and "VOne-CNN" in text
     assert (tmp_path / "audit.json").exists() and (tmp_path / "audit.csv").exists()
     assert "VOne-CNN" in headline_markdown(report)
     assert any(p.suffix == ".html" for p in written)

@@ -440,6 +440,8 @@ def headline_markdown(report: dict) -> str:
         f"Accuracy (%) on the same {n:,} test images; worst case = an image counts as correct only if "
         "it survives every attack of the ladder.",
         "",
+        budget_sentence(report["config"]),
+        "",
         "| " + " | ".join(head + ["sanity checks"]) + " |",
         "| --- | " + " | ".join(["---:"] * (len(head) - 1)) + " | --- |",
     ]
@@ -456,6 +458,23 @@ def headline_markdown(report: dict) -> str:
                      if study else "–")  # fmt: skip
         lines.append("| " + " | ".join(cells + [verdict]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def budget_sentence(config: dict) -> str:
+    """The attack budgets, in words, from a report's config."""
+    step = config.get("pgd_step_size")
+    step_text = f"step {step}" if step is not None else "step 2.5·eps/steps"
+    eot = "/".join(str(n) for n in config["eot_samples"])
+    cascade = config.get("cascade_from_eot", 0)
+    text = (f"Budgets: FGSM with EOT {eot}; PGD-{config['pgd_steps']} ({step_text}, random start, "
+            f"{config['pgd_restarts']} restart(s), EOT {config['pgd_eot']} per step on noisy models); "
+            f"curves on {config['curve_limit']} images × {config['curve_repeats']} repeats with "
+            f"PGD-{config['curve_pgd_steps']}; doubling check on {config['doubling_limit']} images.")  # fmt: skip
+    if cascade:
+        text += (f" Rungs marked 'on survivors' (FGSM EOT ≥ {cascade}, PGD with the noise off or fixed) "
+                 "attack only the images every earlier rung failed to break, as AutoAttack does: "
+                 "the worst case is exact, and their rows show what is left after them.")  # fmt: skip
+    return text
 
 
 def ladder_markdown(report: dict) -> str:
