@@ -11,8 +11,6 @@ Nothing prints; progress goes to ``on_progress(step, done, total)``.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import math
 import time
@@ -413,19 +411,11 @@ def merge_reports(earlier: dict, report: dict) -> dict:
     return {"config": report["config"], "models": ordered}
 
 
-@contextlib.contextmanager
 def locked(directory):
     """Exclusive lock on ``directory`` (created if needed): parallel audits merge in turn."""
-    from pathlib import Path
+    from .checkpoints import directory_lock
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".audit.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return directory_lock(directory, ".audit.lock")
 
 
 # --- reports -----------------------------------------------------------------------------------

@@ -13,12 +13,15 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import pickle
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -250,3 +253,17 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
     if not directory.is_dir():
         return []
     return sorted(p for p in directory.glob("*.pt") if not p.name.startswith("."))
+
+
+@contextlib.contextmanager
+def directory_lock(directory: str | Path, name: str = ".lock") -> Iterator[None]:
+    """Exclusive advisory lock on ``directory/name`` (both created if needed): processes that
+    read-modify-write a shared file (the manifest, an audit report) take turns."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / name, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

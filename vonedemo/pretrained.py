@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import platform
@@ -17,6 +15,7 @@ import torch
 from .checkpoints import (
     MANIFEST,
     default_checkpoint_dir,
+    directory_lock,
     load_checkpoint,
     read_manifest,
     save_checkpoint,
@@ -42,21 +41,9 @@ def write_manifest(manifest: dict, directory: str | Path) -> Path:
     return directory / MANIFEST
 
 
-@contextlib.contextmanager
-def _manifest_lock(directory: Path):
-    """Serialise read-modify-write of the manifest: two trainings may finish at once."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".manifest.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def update_manifest_entry(directory: str | Path, name: str, **fields) -> dict:
     directory = Path(directory)
-    with _manifest_lock(directory):
+    with directory_lock(directory, ".manifest.lock"):  # two trainings may finish at once
         manifest = read_manifest(directory)
         entry = manifest["models"].setdefault(name, {})
         entry.update(fields)
