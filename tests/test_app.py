@@ -444,3 +444,43 @@ def test_two_sessions_fine_tuning_and_training_leave_the_other_untouched(app_env
     second = torch.load(app_env / "app" / files[1], weights_only=True)
     assert first is not None and second is not None
     assert all(torch.equal(weights_before[k], v) for k, v in loaders.get_model(model_key)[0].state_dict().items())
+
+
+# --- a classmate's checkpoint ------------------------------------------------------------------
+class _Evil:
+    """Unpickling this would create ``marker``."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_bad_checkpoint_files_in_the_app_folder_get_a_clear_message(app_env):
+    """Malicious, truncated and random-bytes files dropped into the app's folder are listed as
+    unreadable with the reason (an empty one not at all); choosing one shows a message, never a
+    traceback, and nothing in them runs."""
+    folder = app_env / "app"
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = app_env / "pwned"
+    torch.save({"format": "vonedemo-checkpoint", "payload": _Evil(marker)}, folder / "evil.pt")
+    (folder / "empty.pt").write_bytes(b"")
+    (folder / "noise.pt").write_bytes(bytes(range(256)) * 40)
+    good = models.create_model("basic-cnn")
+    from vonedemo.checkpoints import save_checkpoint
+
+    whole = save_checkpoint(app_env / "whole.pt", good).read_bytes()
+    (folder / "cut.pt").write_bytes(whole[: len(whole) // 2])
+
+    at = open_page(EXPLORER)
+    options = at.selectbox(key="ae_model").options
+    assert not any(o.startswith("empty") for o in options)  # an empty file is never listed
+    for stem in ("evil", "noise", "cut"):
+        label = next(o for o in options if o.startswith(f"{stem} (unreadable)"))
+        assert label.endswith("not available"), options
+        run(at.selectbox(key="ae_model").set_value(f"app:{stem}.pt"))
+        notes = [m.value for m in at.info]
+        assert any(stem in n and "not available" in n for n in notes), notes
+        assert not at.get("imgs")  # no grid for a model that could not load
+    assert not marker.exists()
