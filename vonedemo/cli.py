@@ -183,6 +183,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         options["rounds"] = args.rounds
     if args.sweep_limit is not None:
         options["sweep_limit"] = args.sweep_limit
+    if args.finetune_train_limit is not None:
+        options["finetune_train_limit"] = args.finetune_train_limit
+    if args.finetune_eval_limit is not None:
+        options["finetune_eval_limit"] = args.finetune_eval_limit
     config = ReproduceConfig.full(**options) if args.full else ReproduceConfig(**options)
     bars: dict[str, Bar] = {}
 
@@ -340,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="+", choices=list(STUDY_MODELS))
     p.add_argument("--rounds", type=int, default=None, help="fine-tuning rounds (default 3; --full: 30)")
     p.add_argument("--sweep-limit", type=int, default=None, help="test images per eps in the eps curves")
+    p.add_argument("--finetune-train-limit", type=int, default=None, help="training images per fine-tuning round")
+    p.add_argument("--finetune-eval-limit", type=int, default=None, help="test images scored after each round")
     p.add_argument("--full", action="store_true", help="the study's 30 rounds on all data (hours on a CPU)")
     p.add_argument("--skip-finetune", action="store_true")
     p.add_argument("--seed", type=int, default=0)

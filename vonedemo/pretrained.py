@@ -37,6 +37,7 @@ def write_manifest(manifest: dict, directory: str | Path) -> Path:
     with os.fdopen(fd, "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
         f.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; the manifest is a shared, published file
     os.replace(tmp, directory / MANIFEST)
     return directory / MANIFEST
 

@@ -1,0 +1,72 @@
+"""The shipped checkpoints (``checkpoints/`` + manifest) and the one-command reproduction."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from vonedemo.checkpoints import read_manifest, sha256_file
+from vonedemo.cli import main
+from vonedemo.data import load_mnist
+from vonedemo.evaluation import accuracy
+from vonedemo.models import STUDY_MODELS, create_model
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINTS = ROOT / "checkpoints"
+MANIFEST = read_manifest(CHECKPOINTS)["models"]
+REFERENCE_MODELS = ("madry-cnn", "vone-basic-cnn-2.5deg")
+
+
+def test_the_manifest_covers_the_study_and_reference_models():
+    assert set(STUDY_MODELS) | set(REFERENCE_MODELS) <= set(MANIFEST)
+    total = sum((CHECKPOINTS / e["file"]).stat().st_size for e in MANIFEST.values())
+    assert total <= 40 * 2**20  # the whole folder's budget
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_each_file_matches_its_manifest_hash(name):
+    entry = MANIFEST[name]
+    assert sha256_file(CHECKPOINTS / entry["file"]) == entry["sha256"]
+    for field in ("model", "builder_args", "data", "epochs", "seed", "train_seconds"):
+        assert field in entry, field
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_clean_accuracy_on_1000_images_matches_the_manifest(name):
+    entry = MANIFEST[name]
+    if entry.get("clean_accuracy") is None:
+        pytest.fail(f"{name}: the manifest has no clean accuracy (run `python -m vonedemo reproduce`)")
+    model = create_model(name, pretrained=True)
+    assert not model.training
+    torch.manual_seed(0)
+    measured = 100 * accuracy(model, load_mnist("test").subset(1000))
+    assert abs(measured - entry["clean_accuracy"]) <= 2.0, (measured, entry["clean_accuracy"])
+
+
+@pytest.mark.slow
+def test_reproduce_smoke_run_writes_tables_curves_summary_and_readme(tmp_path, monkeypatch):
+    manifest_before = (CHECKPOINTS / "manifest.json").read_bytes()
+    readme = tmp_path / "README.md"
+    readme.write_text("# demo\n")
+    out = tmp_path / "results"
+    code = main([
+        "reproduce", "--models", "basic-cnn", "vone-basic-cnn", "--limit", "100", "--rounds", "1",
+        "--sweep-limit", "40", "--finetune-train-limit", "64", "--finetune-eval-limit", "40",
+        "--out", str(out), "--readme", str(readme),
+    ])  # fmt: skip
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    for name in ("basic-cnn", "vone-basic-cnn"):
+        row = summary["models"][name]
+        assert row["test_images"] == 100 and 0 <= row["fgsm"] <= row["clean"] + 5
+        assert row["study_clean"] is not None and len(row["finetune"]["clean"]) == 2
+        assert len(row["eps_curve"]) == 11
+    tables = (out / "tables.md").read_text()
+    assert "Basic-CNN" in tables and "VOne-CNN" in tables and (out / "tables.csv").is_file()
+    assert (out / "finetune.html").is_file()
+    text = readme.read_text()
+    assert "<!-- results:start -->" in text and "VOne-CNN" in text
+    # A --limit run never rewrites the shipped figures.
+    assert (CHECKPOINTS / "manifest.json").read_bytes() == manifest_before
