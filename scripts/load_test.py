@@ -12,7 +12,8 @@ and then changes eps every ``--interval`` seconds for ``--seconds`` seconds.
 What is measured, per eps change:
 
 * grid latency: from sending the new eps until every grid image of that run (its ``st.image``
-  elements) has arrived *and* been downloaded from ``/media/...``, as a browser would;
+  elements) has arrived *and* been downloaded from ``/media/...``, as a browser would (the
+  explorer sends its pictures inline as ``data:`` URLs: they arrive with their message);
 * run latency: from sending until ``script_finished`` (and the images) arrived, i.e. the whole
   page, including the larger-sample accuracy computed after the grid.
 
@@ -266,7 +267,10 @@ class LoadStats:
 # --- Streamlit's websocket protocol --------------------------------------------------------------
 async def fetch_media(port: int, path: str) -> float:
     """GET one ``/media/...`` file over HTTP/1.1 like a browser; returns when it is complete.
-    A tiny asyncio client: no new dependency, no thread per download."""
+    A tiny asyncio client: no new dependency, no thread per download. A ``data:`` URL (the
+    picture travels inside the message) has nothing left to fetch."""
+    if path.startswith("data:image/"):
+        return time.monotonic()
     if not path.startswith("/"):
         raise ValueError(f"unexpected media URL {path!r}")  # absolute URLs could leave 127.0.0.1
     reader, writer = await asyncio.open_connection(LOOPBACK, port)

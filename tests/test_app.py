@@ -43,6 +43,7 @@ def app_env(monkeypatch, tmp_path):
     torch.set_num_threads(1)  # modest CPU use; the models are tiny anyway
     st.cache_data.clear()
     st.cache_resource.clear()
+    loaders.clear_model_caches()
     yield tmp_path
     st.cache_data.clear()
     st.cache_resource.clear()
@@ -484,3 +485,41 @@ def test_bad_checkpoint_files_in_the_app_folder_get_a_clear_message(app_env):
         assert any(stem in n and "not available" in n for n in notes), notes
         assert not at.get("imgs")  # no grid for a model that could not load
     assert not marker.exists()
+
+
+def test_explorer_skips_the_larger_sample_when_busy_and_scores_it_on_request(app_env, monkeypatch):
+    monkeypatch.setattr(loaders, "busy", lambda: True)
+    at = open_page(EXPLORER)
+    shown = metrics(at)
+    assert shown[next(k for k in shown if k.startswith("Shown digits right, attacked"))] != "—"  # the grid came
+    assert [v for k, v in shown.items() if k.startswith("First ")] == ["—", "—"]
+    assert any("larger sample is skipped" in c.value for c in at.caption)
+    run(at.button(key="ae_score_now").click())
+    scored = [v for k, v in metrics(at).items() if k.startswith("First ")]
+    assert len(scored) == 2 and all(v.endswith("%") for v in scored)
+
+
+def test_compute_slots_bound_concurrent_work():
+    """No more computations run at once than there are slots; busy() says when all are taken."""
+    import threading
+    import time
+
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def work():
+        with loaders.compute_slot():
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.05)
+            with lock:
+                running[0] -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(3 * loaders.COMPUTE_SLOTS + 2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.01)
+    assert loaders.busy()
+    for t in threads:
+        t.join()
+    assert peak[0] == loaders.COMPUTE_SLOTS and not loaders.busy()

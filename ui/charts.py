@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import streamlit as st
 
 RIGHT, WRONG = "#2e9d4f", "#d43c3c"
 CLEAN_COLOUR, ADV_COLOUR = "#3b6fd1", "#e0742b"
@@ -13,6 +14,7 @@ STUDY_GREY = "#8a8799"
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"orientation": "h", "y": -0.2}}
 
 
+@st.cache_data(max_entries=128, show_spinner=False)  # built again on every rerun otherwise
 def confidence_bars(clean_probs: Sequence[float], adv_probs: Sequence[float], label: int, eps: float) -> go.Figure:
     """The ten class probabilities of one digit, before and after the attack."""
     classes = [str(c) for c in range(10)]

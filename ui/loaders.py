@@ -12,7 +12,10 @@ files). Tests replace it, or set ``VONEDEMO_APP_MODELS=tiny`` to get small untra
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,6 +212,35 @@ def study_block() -> VOneBlock:
     return _study_block(tiny_mode())
 
 
+# --- compute slots -----------------------------------------------------------------------------
+# Every browser session runs its script in a thread of its own. Twenty students moving sliders
+# at once would start twenty model computations on two cores — each slower, memory times twenty.
+# A computation takes a slot; there are as many slots as computations the CPU runs side by side.
+COMPUTE_SLOTS = max(1, (os.cpu_count() or 1) // max(1, torch.get_num_threads()))
+_slots = threading.BoundedSemaphore(COMPUTE_SLOTS)
+_busy_lock = threading.Lock()
+_in_flight = 0
+
+
+@contextlib.contextmanager
+def compute_slot() -> Iterator[None]:
+    """Hold one of the app's compute slots (waiting for one if all are taken)."""
+    global _in_flight
+    with _busy_lock:
+        _in_flight += 1
+    try:
+        with _slots:
+            yield
+    finally:
+        with _busy_lock:
+            _in_flight -= 1
+
+
+def busy() -> bool:
+    """True when every compute slot is taken or waited for: optional work should wait."""
+    return _in_flight >= COMPUTE_SLOTS
+
+
 # --- cached results ----------------------------------------------------------------------------
 def _sample(n: int, sample_seed: int):
     data = test_data()
@@ -222,7 +254,8 @@ def clean_probs(key: str, stamp: str, noise: str | None, seed: int, n: int, samp
     """Probabilities of the explorer's digits before the attack (the same for every eps)."""
     model, _ = get_model(key)
     _, images, _ = _sample(n, sample_seed)
-    return explorer.clean_probabilities(model, images, noise=noise, seed=seed)
+    with compute_slot():
+        return explorer.clean_probabilities(model, images, noise=noise, seed=seed)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -231,7 +264,30 @@ def attack_view(key: str, stamp: str, settings: AttackSettings, n: int, sample_s
     model, _ = get_model(key)
     idx, images, labels = _sample(n, sample_seed)
     before = clean_probs(key, stamp, settings.noise, settings.seed, n, sample_seed)
-    return explorer.attack_batch(model, images, labels, settings, indices=idx, clean_probs=before)
+    with compute_slot():
+        return explorer.attack_batch(model, images, labels, settings, indices=idx, clean_probs=before)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def grid_pictures(key: str, stamp: str, settings: AttackSettings, n: int, sample_seed: int) -> list[str]:
+    """The grid's original | adversarial | perturbation strips as PNG data URLs. Encoding (and,
+    for arrays or bytes, Streamlit's own decoding and storing) of sixteen pictures was most of
+    a rerun's work once the attack is cached — and with a class, every session reruns."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from ui.widgets import digit_strip  # widgets imports this module
+
+    view = attack_view(key, stamp, settings, n, sample_seed)
+    pictures = []
+    for i in range(len(view)):
+        buffer = io.BytesIO()
+        strip = digit_strip(view.original[i], view.adversarial[i], view.perturbation[i])
+        Image.fromarray(strip).save(buffer, format="PNG", compress_level=6)
+        pictures.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
+    return pictures
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -241,25 +297,48 @@ def digit_view(key: str, stamp: str, settings: AttackSettings, index: int) -> At
     data = test_data()
     index = int(index) % len(data)
     images, labels = explorer.select(data, [index])
-    return explorer.attack_batch(model, images, labels, settings, indices=[index])
+    with compute_slot():
+        return explorer.attack_batch(model, images, labels, settings, indices=[index])
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring more test digits at this eps…")
 def sample_attack_accuracy(key: str, stamp: str, settings: AttackSettings, limit: int) -> dict:
     model, _ = get_model(key)
-    return explorer.attacked_sample_accuracy(model, test_data(), settings, limit)
+    with compute_slot():
+        return explorer.attacked_sample_accuracy(model, test_data(), settings, limit)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def sample_clean_accuracy(key: str, stamp: str, noise: str | None, seed: int, limit: int) -> float:
     model, _ = get_model(key)
-    return explorer.clean_sample_accuracy(model, test_data(), limit, noise=noise, seed=seed)
+    with compute_slot():
+        return explorer.clean_sample_accuracy(model, test_data(), limit, noise=noise, seed=seed)
+
+
+_sample_scored: set[tuple] = set()  # keys of larger-sample results known to be in the cache
+
+
+def larger_sample_scores(
+    key: str, stamp: str, settings: AttackSettings, limit: int, *, force: bool = False
+) -> tuple[float, dict] | None:
+    """(clean accuracy, attacked result) on the first ``limit`` test digits — or None when the
+    app is busy and they are not cached yet: under load the grid comes first (``force`` waits)."""
+    marker = (key, stamp, settings, limit)
+    if not (force or marker in _sample_scored or not busy()):
+        return None
+    clean = sample_clean_accuracy(key, stamp, settings.noise, settings.seed, limit)
+    attacked = sample_attack_accuracy(key, stamp, settings, limit)
+    if len(_sample_scored) > 4096:
+        _sample_scored.clear()
+    _sample_scored.add(marker)
+    return clean, attacked
 
 
 def clear_model_caches() -> None:
     """Forget cached models and results (tests; after files change on disk)."""
     for fn in (_cached_model, _cached_data, _study_block):
         fn.clear()
-    for fn in (_checkpoint_summary, clean_probs, attack_view, digit_view, sample_attack_accuracy,
+    for fn in (_checkpoint_summary, clean_probs, attack_view, grid_pictures, digit_view, sample_attack_accuracy,
                sample_clean_accuracy):
         fn.clear()
+    _sample_scored.clear()
