@@ -500,7 +500,7 @@ def test_explorer_skips_the_larger_sample_when_busy_and_scores_it_on_request(app
 
 
 def test_compute_slots_bound_concurrent_work():
-    """No more computations run at once than there are slots; busy() says when all are taken."""
+    """No more computations run at once than there are slots; busy() while any runs."""
     import threading
     import time
 

@@ -237,8 +237,9 @@ def compute_slot() -> Iterator[None]:
 
 
 def busy() -> bool:
-    """True when every compute slot is taken or waited for: optional work should wait."""
-    return _in_flight >= COMPUTE_SLOTS
+    """True while any computation runs or waits: optional work (the larger sample) then steps
+    aside, so that with a class at work the slots go to the grids people are looking at."""
+    return _in_flight > 0
 
 
 # --- cached results ----------------------------------------------------------------------------
