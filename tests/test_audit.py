@@ -160,6 +160,9 @@ def test_a_twins_crafted_images_are_reused_for_transfer_not_recomputed(trained, 
     torch.manual_seed(0)
     again = run_attack(plain, data, "pgd", 0.3, options, name="b", batch_size=20, crafted_by="basic-cnn")
     assert len(calls) == 2 and torch.equal(first.correct, again.correct)
+    # The reused row carries the crafting's health, and says it was shared.
+    assert again.health.summary() == first.health.summary() and first.health.linf > 0
+    assert again.row()["crafting_shared"] and not first.row()["crafting_shared"]
     torch.manual_seed(0)  # other settings: crafted anew
     run_attack(plain, data, "pgd", 0.2, options, name="c", batch_size=20, crafted_by="basic-cnn")
     assert len(calls) == 4
@@ -187,3 +190,14 @@ def test_cascaded_rungs_only_lower_the_worst_case_and_stay_out_of_the_checks(tra
     assert all(a >= b for a, b in zip(accs[first_cascaded:], accs[first_cascaded + 1 :], strict=False))
     assert result.worst_case["0.35"] == pytest.approx(accs[-1])
     assert not any(SURVIVORS in c["sentence"] for c in result.checks)
+
+
+def test_rows_that_attacked_nothing_show_no_health():
+    from vonedemo.audit import _nothing_attacked
+
+    zero = {"nonfinite_gradient_fraction": 0.0, "zero_sign_fraction": 0.0, "linf": 0.0, "moved_fraction": 0.0}
+    assert _nothing_attacked({**zero, "eps": 0.35, "images_attacked": 0})
+    assert not _nothing_attacked({**zero, "eps": 0.35, "images_attacked": 10, "linf": 0.35, "moved_fraction": 1.0})
+    assert not _nothing_attacked({**zero, "eps": 0.35, "images_attacked": 10, "crafting_shared": True, "linf": 0.35})
+    assert _nothing_attacked({**zero, "eps": 0.35})  # older reports: an all-zero health
+    assert not _nothing_attacked({**zero, "eps": 0.35, "zero_sign_fraction": 1.0})  # a stalled attack

@@ -80,6 +80,8 @@ class AttackOutcome:
     correct: torch.Tensor  # bool per image
     health: GradientHealth
     seconds: float
+    attacked: int = -1  # images this row attacked (cascades attack fewer; -1: unknown)
+    shared: bool = False  # adversarial images crafted once for another row and reused here
 
     @property
     def accuracy(self) -> float:
@@ -89,6 +91,7 @@ class AttackOutcome:
         lo, hi = wilson_interval(int(self.correct.sum()), len(self.correct))
         return {"attack": self.name, "eps": self.eps, "accuracy": 100 * self.accuracy,
                 "ci95": [100 * lo, 100 * hi], "seconds": round(self.seconds, 2),
+                "images_attacked": self.attacked, "crafting_shared": self.shared,
                 **self.health.summary()}  # fmt: skip
 
 
@@ -101,7 +104,7 @@ def pgd_step(config: AuditConfig, eps: float, steps: int) -> float:
 
 # Adversarial images crafted on a model, kept for a transfer attack that asks for the very same
 # crafting (same source, eps, options, seed and images): a twin's PGD is then not run twice.
-_CRAFTED: OrderedDict[tuple, list[torch.Tensor]] = OrderedDict()
+_CRAFTED: OrderedDict[tuple, tuple[list[torch.Tensor], GradientHealth]] = OrderedDict()
 _CRAFTED_MAX = 8
 
 
@@ -139,24 +142,27 @@ def run_attack(
         out = run_attack(model, sub, attack, eps, options, name=name, batch_size=batch_size, source=source)
         correct = torch.zeros(len(data), dtype=torch.bool)
         correct[keep] = out.correct
-        return AttackOutcome(name, out.eps, correct, out.health, out.seconds)
+        return AttackOutcome(name, out.eps, correct, out.health, out.seconds, attacked=len(keep))
     fn = create_attack(attack, **options)
     crafted_on = source if source is not None else model
     key = _crafted_key(crafted_by, attack, eps, options, data, batch_size)
-    reused = _CRAFTED.get(key) if key is not None else None
+    cached = _CRAFTED.get(key) if key is not None else None
     health = GradientHealth()
+    if cached is not None:
+        health.merge(cached[1])  # the crafting's health, measured when it ran
     outcomes, crafted = [], []
     start = time.perf_counter()
     for i, (images, labels) in enumerate(data.batches(batch_size)):
-        adv = reused[i] if reused is not None else fn(crafted_on, images, labels, eps, health=health)
+        adv = cached[0][i] if cached is not None else fn(crafted_on, images, labels, eps, health=health)
         crafted.append(adv)
         outcomes.append(predict(model, adv).argmax(1) == labels)
-    if key is not None and reused is None:
-        _CRAFTED[key] = crafted
+    if key is not None and cached is None:
+        _CRAFTED[key] = (crafted, health)
         while len(_CRAFTED) > _CRAFTED_MAX:
             _CRAFTED.popitem(last=False)
     correct = torch.cat(outcomes) if outcomes else torch.zeros(0, dtype=torch.bool)
-    return AttackOutcome(name, float(eps), correct, health, time.perf_counter() - start)
+    return AttackOutcome(name, float(eps), correct, health, time.perf_counter() - start,
+                         attacked=len(data), shared=cached is not None)  # fmt: skip
 
 
 SURVIVORS = " (on survivors)"
@@ -476,15 +482,36 @@ def ladder_markdown(report: dict) -> str:
                   "| attack | eps | accuracy % | 95% CI | NaN/inf grad | zero sign | L∞ | moved |",
                   "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
         for r in m["attacks"]:
-            lines.append(
-                f"| {r['attack']} | {r['eps']} | {r['accuracy']:.1f} | {r['ci95'][0]:.1f}–{r['ci95'][1]:.1f} | "
-                f"{100 * r['nonfinite_gradient_fraction']:.1f}% | {100 * r['zero_sign_fraction']:.1f}% | "
-                f"{r['linf']:.3f} | {100 * r['moved_fraction']:.0f}% |"
-            )
+            name = r["attack"] + (" ‡" if r.get("crafting_shared") else "")
+            if _nothing_attacked(r):
+                health = "— | — | — | —"
+            else:
+                health = (f"{100 * r['nonfinite_gradient_fraction']:.1f}% | {100 * r['zero_sign_fraction']:.1f}% | "
+                          f"{r['linf']:.3f} | {100 * r['moved_fraction']:.0f}%")  # fmt: skip
+            lines.append(f"| {name} | {r['eps']} | {r['accuracy']:.1f} | {r['ci95'][0]:.1f}–{r['ci95'][1]:.1f} | "
+                         f"{health} |")  # fmt: skip
         lines += ["", "Sanity checks:", ""]
         lines += [f"- {'PASS' if c['passed'] else 'FAIL'} — {c['check']}: {c['sentence']}" for c in m["checks"]]
         lines.append("")
     return "\n".join(lines)
+
+
+HEALTH_FOOTNOTES = (
+    "— : no gradient health for this row: it attacked no image itself (no survivor was left for "
+    "a cascaded rung, or its adversarial images were crafted for another row). ‡ : adversarial "
+    "images crafted once for another row (same model, eps, settings and seed) and reused here."
+)
+
+
+def _nothing_attacked(row: dict) -> bool:
+    """The row attacked no image itself. Reports written before rows carried their counts say
+    so by an all-zero health: any attacked image moves (moved > 0) or has zero signs."""
+    if row.get("images_attacked", -1) >= 0 and not row.get("crafting_shared"):
+        return row["images_attacked"] == 0
+    if row.get("crafting_shared") and row.get("images_attacked", -1) >= 0:
+        return False  # the crafting's health travels with the reused images
+    keys = ("nonfinite_gradient_fraction", "zero_sign_fraction", "linf", "moved_fraction")
+    return row["eps"] > 0 and all(row[k] == 0 for k in keys)
 
 
 def write_audit(report: dict, out) -> list:
@@ -497,7 +524,7 @@ def write_audit(report: dict, out) -> list:
     out.mkdir(parents=True, exist_ok=True)
     (out / "audit.json").write_text(json.dumps(report, indent=1))
     (out / "audit.md").write_text("## Headline\n\n" + headline_markdown(report) + "\n## Every attack\n\n"
-                                  + ladder_markdown(report))  # fmt: skip
+                                  + HEALTH_FOOTNOTES + "\n\n" + ladder_markdown(report))  # fmt: skip
     with open(out / "audit.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["model", "attack", "eps", "accuracy", "ci95_low", "ci95_high", "nonfinite_gradient_fraction",
