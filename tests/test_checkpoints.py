@@ -1,6 +1,7 @@
 import json
 import os
 import pickle
+import random
 import zipfile
 
 import pytest
@@ -78,6 +79,14 @@ def test_truncated_empty_random_and_foreign_files(tmp_path):
         (tmp_path / fname).write_bytes(content)
         with pytest.raises(CheckpointError):
             load_checkpoint(tmp_path / fname)
+    # Random bytes, some dressed as a pickle or a zip, fail the parser in many ways: each one
+    # must still be a clear CheckpointError (a random file once raised IndexError).
+    rng = random.Random(0)
+    for i in range(300):
+        prefix = [b"", b"\x80\x02", b"\x80\x04\x95", b"PK\x03\x04", b"\x8a\nl\xfc\x9cF\xf9 j\xa8"][i % 5]
+        (tmp_path / "junk.pt").write_bytes(prefix + rng.randbytes(rng.randint(1, 600)))
+        with pytest.raises(CheckpointError):
+            load_checkpoint(tmp_path / "junk.pt")
     torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="not a vonedemo checkpoint"):
         load_checkpoint(tmp_path / "foreign.pt")
