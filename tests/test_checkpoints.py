@@ -67,6 +67,7 @@ def test_malicious_file_is_refused_and_runs_nothing(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # junk that looks like a pickle
 def test_truncated_empty_random_and_foreign_files(tmp_path):
     good = save_checkpoint(tmp_path / "good.pt", tiny_model("basic-cnn"))
     data = good.read_bytes()
