@@ -504,12 +504,11 @@ HEALTH_FOOTNOTES = (
 
 
 def _nothing_attacked(row: dict) -> bool:
-    """The row attacked no image itself. Reports written before rows carried their counts say
-    so by an all-zero health: any attacked image moves (moved > 0) or has zero signs."""
-    if row.get("images_attacked", -1) >= 0 and not row.get("crafting_shared"):
-        return row["images_attacked"] == 0
-    if row.get("crafting_shared") and row.get("images_attacked", -1) >= 0:
-        return False  # the crafting's health travels with the reused images
+    """The row attacked no image itself (no survivors left). Reports written before rows carried
+    their counts say so by an all-zero health: any attacked image moves or has zero signs."""
+    attacked = row.get("images_attacked", -1)
+    if attacked >= 0:
+        return attacked == 0  # a shared crafting counts its images and carries its health
     keys = ("nonfinite_gradient_fraction", "zero_sign_fraction", "linf", "moved_fraction")
     return row["eps"] > 0 and all(row[k] == 0 for k in keys)
 

@@ -147,6 +147,7 @@ def train(
     history = TrainHistory(config=asdict(config))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     total = config.epochs * data.num_batches(config.batch_size)
+    warmup_steps = config.adv_warmup_epochs * data.num_batches(config.batch_size)
     step = 0
     start = time.perf_counter()
     was_training = model.training
@@ -160,8 +161,7 @@ def train(
                 batches = data.batches(config.batch_size, shuffle=True, seed=config.seed + epoch)
                 for images, labels in batches:
                     if config.adversarial:
-                        warmup = config.adv_warmup_epochs * data.num_batches(config.batch_size)
-                        ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+                        ramp = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
                         images = _adversarial_batch(model, images, labels, config, step, ramp)
                     logits = model(images)
                     loss = F.cross_entropy(logits, labels)
