@@ -179,7 +179,8 @@ def test_projection_in_chunks_equals_the_whole_batch(block):
             whole = F.conv2d(block(x, canonical=False), weight)
             torch.manual_seed(0)
             chunked = block.project(x, weight, chunk=3)
-        assert torch.allclose(whole, chunked, atol=1e-5)
+        # same noise stream: equal up to float rounding (a different draw differs by O(scale))
+        assert torch.allclose(whole, chunked, rtol=0, atol=1e-6 * whole.abs().max())
     xx = x.clone().requires_grad_(True)
     with noise_mode("off"):
         (g,) = torch.autograd.grad(block.project(xx, weight, chunk=4).sum(), xx)

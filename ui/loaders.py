@@ -26,6 +26,7 @@ from torch import nn
 from vonedemo import checkpoints, explorer, models
 from vonedemo.data import MNISTData, load_mnist
 from vonedemo.explorer import AttackSettings, AttackView
+from vonedemo.runtime import tune_allocator
 from vonedemo.vone import VOneBlock, VOneConfig
 
 MODELS_ENV = "VONEDEMO_APP_MODELS"  # "tiny": small, untrained stand-ins for the shipped models
@@ -34,6 +35,7 @@ THREADS_ENV = "VONEDEMO_APP_THREADS"  # torch CPU threads for the whole app (def
 TINY_VONE = {"simple_channels": 8, "complex_channels": 8, "bottleneck_channels": 4}
 REGENERATE = "`python -m vonedemo train --all` regenerates them"
 
+tune_allocator()  # the app's process, the app's choice: see vonedemo.runtime
 _threads = os.environ.get(THREADS_ENV, "").strip()
 if _threads.isdigit() and int(_threads) > 0:
     # On a busy machine (or with several browser sessions) one thread per computation can be

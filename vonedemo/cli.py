@@ -19,6 +19,7 @@ from .data import DataError, DataUnavailableError, load_mnist
 from .evaluation import accuracy, evaluate_attack, predict
 from .models import STUDY_MODELS, UnknownNameError, build_model, list_models
 from .progress import Bar, step_callback
+from .runtime import tune_allocator
 from .training import FinetuneConfig, TrainConfig, adversarial_finetune, train
 
 
@@ -410,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    tune_allocator()  # large maps reused rather than page-faulted in again: see vonedemo.runtime
     start = time.perf_counter()
     try:
         code = args.func(args)

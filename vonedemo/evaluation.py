@@ -48,6 +48,10 @@ class AttackEvaluation:
     health: GradientHealth
     eps: float
     attack: str
+    # Clean accuracy from the attack's own forward passes (FGSM with the model's own noise:
+    # its gradient pass *is* a clean forward pass), else None. For a noisy model it is one
+    # noise draw, like any clean pass.
+    clean_accuracy: float | None = None
 
 
 def evaluate_attack(
@@ -61,19 +65,27 @@ def evaluate_attack(
     attack_options: dict | None = None,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> AttackEvaluation:
-    """Accuracy under ``attack`` with per-image outcomes and gradient health."""
-    attack_fn = create_attack(attack, **(attack_options or {}))
+    """Accuracy under ``attack`` with per-image outcomes and gradient health (and, for FGSM
+    with the model's own noise, the clean accuracy of the same pass: see AttackEvaluation)."""
+    options = dict(attack_options or {})
+    clean_from_attack = attack == "fgsm" and options.get("noise") is None
+    attack_fn = create_attack(attack, **options)
     data = data.subset(limit)
     health = GradientHealth()
-    outcome = []
+    outcome, clean_correct = [], 0
     for images, labels in data.batches(batch_size):
-        adv = attack_fn(model, images, labels, eps, health=health)
+        clean_logits: list[torch.Tensor] = []
+        extra = {"on_clean_logits": clean_logits.append} if clean_from_attack else {}
+        adv = attack_fn(model, images, labels, eps, health=health, **extra)
+        if clean_logits:
+            clean_correct += int((clean_logits[0].argmax(1) == labels).sum())
         outcome.append(predict(model, adv, batch_size).argmax(1) == labels)
         if on_batch:
             on_batch(sum(len(o) for o in outcome), len(data))
     correct = torch.cat(outcome) if outcome else torch.zeros(0, dtype=torch.bool)
     acc = int(correct.sum()) / len(correct) if len(correct) else 0.0
-    return AttackEvaluation(acc, correct, health, float(eps), attack)
+    clean = clean_correct / len(correct) if clean_from_attack and len(correct) else None
+    return AttackEvaluation(acc, correct, health, float(eps), attack, clean)
 
 
 def adversarial_accuracy(

@@ -716,6 +716,15 @@ class GaborBank(nn.Module):
         return self.respond(x, None, gradient)
 
 
+def _pointwise(y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``F.conv2d(y, weight)`` for a 1x1 ``weight``, as one matrix product per image: oneDNN
+    reorders 512 NCHW maps into its blocked layout first, which costs more than the product."""
+    b, c, h, w = y.shape
+    if weight.shape[2:] != (1, 1) or y.dtype != weight.dtype:
+        return F.conv2d(y, weight)
+    return torch.matmul(weight.view(weight.shape[0], c), y.reshape(b, c, h * w)).view(b, -1, h, w)
+
+
 def _apply_noise(x: torch.Tensor, noise: torch.Tensor, cfg: VOneConfig) -> torch.Tensor:
     """The study's neuronal noise with a given draw, then ReLU. ``x`` is never modified."""
     # Poisson-like: the noise's variance grows with the scaled, shifted response.
@@ -820,7 +829,7 @@ class VOneBlock(nn.Module):
             else:
                 noise = self.draw_noise(self.bank.output_shape(part), part, generator)
                 y = self.bank.respond(part, noise, gradient)
-            outs.append(F.conv2d(y, weight))
+            outs.append(_pointwise(y, weight))
         return torch.cat(outs) if len(outs) > 1 else outs[0]
 
     @property

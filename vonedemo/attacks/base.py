@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -131,6 +132,7 @@ def input_gradient(
     gradient: str = "raw",
     noise: str | None = None,
     noise_seed: int = 0,
+    on_logits: Callable[[torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """∇x CE(model(x), y), averaged over ``eot_samples`` forward/backward passes.
 
@@ -145,8 +147,11 @@ def input_gradient(
     total = torch.zeros_like(x)
     noise_ctx = noise_mode(noise, noise_seed) if noise is not None else contextlib.nullcontext()
     with torch.enable_grad(), gradient_mode(gradient), noise_ctx:
-        for _ in range(eot_samples):
-            loss = F.cross_entropy(model(x), labels.long(), reduction="sum")
+        for i in range(eot_samples):
+            logits = model(x)
+            if i == 0 and on_logits is not None:
+                on_logits(logits.detach())
+            loss = F.cross_entropy(logits, labels.long(), reduction="sum")
             (grad,) = torch.autograd.grad(loss, x)
             total = total + grad
     return total / eot_samples

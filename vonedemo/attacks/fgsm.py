@@ -16,9 +16,13 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
+from ..vone import noise_mode
 from .base import GradientHealth, check_batch, check_count, check_eps, input_gradient
 
 
@@ -33,19 +37,27 @@ def fgsm(
     noise: str | None = None,
     noise_seed: int = 0,
     health: GradientHealth | None = None,
+    on_clean_logits: Callable[[torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
+    """FGSM images for ``images``. ``on_clean_logits`` (optional) receives the logits of the
+    forward pass the gradient is taken from — the model's predictions on the clean images, with
+    the gradient's noise choice — so an evaluation needs no separate clean pass."""
     eps = check_eps(eps)
     check_batch(images, labels)
     eot_samples = check_count(eot_samples, "eot_samples")
     x = images.detach()
     if eps == 0:
         adv = x.clone()
+        if on_clean_logits is not None:
+            with torch.no_grad(), (noise_mode(noise, noise_seed) if noise is not None else contextlib.nullcontext()):
+                on_clean_logits(model(x))
         if health is not None:
             health.add_result(x, adv)
         return adv
     grad = input_gradient(
-        model, x, labels, eot_samples=eot_samples, gradient=gradient, noise=noise, noise_seed=noise_seed
-    )
+        model, x, labels, eot_samples=eot_samples, gradient=gradient, noise=noise, noise_seed=noise_seed,
+        on_logits=on_clean_logits,
+    )  # fmt: skip
     adv = torch.clamp(x + eps * torch.sign(grad), 0.0, 1.0)
     if health is not None:
         health.add_gradient(grad)
