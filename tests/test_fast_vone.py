@@ -2,6 +2,7 @@
 1e-4 of the output's scale), input gradients (raw and repaired, noise off and seeded) with the
 exact non-finite pattern, the all-NaN shortcut, the rare fallbacks and chunked projection."""
 
+import contextlib
 import math
 
 import pytest
@@ -14,6 +15,7 @@ from vonedemo.vone import (
     VOneConfig,
     complex_cell,
     gradient_mode,
+    input_gradient_only,
     kernel_radius,
     noise_mode,
 )
@@ -248,3 +250,66 @@ def test_training_through_chunks_gives_the_unchunked_weight_gradients():
     assert torch.allclose(results[0], results[1], atol=1e-6 * results[1].abs().max())
     F.cross_entropy(model(x), y).backward()  # the model's own path, chunks of 16
     assert model.bottleneck.weight.grad is not None
+
+
+def _attack_gradient(model, x, y, shortcut: bool, noise=("seeded", 4), gradient="raw"):
+    """(input gradient, logits, back-end backward calls) of one attack-style gradient pass."""
+    calls = []
+    handle = model.backend.register_full_backward_hook(lambda *args: calls.append(1))
+    try:
+        xx = x.clone().requires_grad_(True)
+        ctx = input_gradient_only() if shortcut else contextlib.nullcontext()
+        with ctx, noise_mode(*noise), gradient_mode(gradient):
+            logits = model(xx)
+            (g,) = torch.autograd.grad(F.cross_entropy(logits, y), xx)
+    finally:
+        handle.remove()
+    return g, logits.detach(), len(calls)
+
+
+def test_attack_pass_on_proven_images_skips_the_backend_backward_and_changes_nothing(digits):
+    torch.manual_seed(0)
+    model = build_model("vone-basic-cnn").eval()
+    x, y = digits[0][:4], digits[1][:4]
+    assert model.vone.bank.nan_everywhere(x).all()
+    g_full, logits_full, calls_full = _attack_gradient(model, x, y, shortcut=False)
+    g_fast, logits_fast, calls_fast = _attack_gradient(model, x, y, shortcut=True)
+    assert (calls_full, calls_fast) == (1, 0)
+    assert g_full.isnan().all() and g_fast.isnan().all()
+    assert torch.equal(logits_full, logits_fast)  # same noise stream, same cropped path
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("case", ["lifted", "repaired", "mixed"])
+def test_attack_pass_keeps_the_full_backward_where_nothing_is_proven(digits, case):
+    torch.manual_seed(0)
+    model = build_model("vone-basic-cnn").eval()
+    x, y = digits[0][:3], digits[1][:3]
+    gradient = "repaired" if case == "repaired" else "raw"
+    if case == "lifted":  # no blank background left: the raw gradient is finite in places
+        x = (x + 0.2 * torch.rand_like(x)).clamp(0, 1)
+    if case == "mixed":  # one image without a proof: the whole batch takes the full path
+        x = torch.cat([x, torch.rand(1, 1, 28, 28)])
+        y = torch.cat([y, y[:1]])
+    g_full, _, _ = _attack_gradient(model, x, y, shortcut=False, gradient=gradient)
+    g_fast, _, calls = _attack_gradient(model, x, y, shortcut=True, gradient=gradient)
+    assert calls == 1
+    assert not g_fast.isnan().all()
+    assert_same_gradient(g_fast, g_full)
+
+
+def test_attacks_promise_an_input_gradient_only(digits):
+    from vonedemo.attacks import fgsm
+
+    torch.manual_seed(0)
+    model = build_model("vone-basic-cnn").eval()
+    calls = []
+    handle = model.backend.register_full_backward_hook(lambda *args: calls.append(1))
+    try:
+        x, y = digits[0][:2], digits[1][:2]
+        assert torch.equal(fgsm(model, x, y, 0.35), x)  # sign(NaN) = 0: nothing moves, as in the study
+        with gradient_mode("repaired"):
+            assert not torch.equal(fgsm(model, x, y, 0.35, gradient="repaired"), x)
+    finally:
+        handle.remove()
+    assert calls == [1]  # only the repaired pass ran the back-end's backward

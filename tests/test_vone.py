@@ -11,6 +11,7 @@ from vonedemo.vone import (
     VOneBlock,
     VOneConfig,
     complex_cell,
+    fill_normal,
     gabor_kernels,
     gradient_mode,
     noise_mode,
@@ -144,8 +145,29 @@ def test_noise_formula(block):
     x = torch.full((1, 512, 2, 2), 2.0)
     torch.manual_seed(5)
     out = block.add_noise(x)
+    # The documented draw: one seed per image from the global generator, then that image's
+    # N(0, 1) numbers from a generator seeded with it.
     torch.manual_seed(5)
-    n = torch.randn_like(x)
+    (seed,) = torch.randint(0, 2**62, (1,)).tolist()
+    n = torch.randn(x.shape[1:], generator=torch.Generator().manual_seed(seed)).unsqueeze(0)
     u = x * cfg.noise_scale + cfg.noise_level
     expected = F.relu((u + n * torch.sqrt(F.relu(u) + cfg.noise_eps) - cfg.noise_level) / cfg.noise_scale)
     assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_parallel_noise_equals_the_sequential_draw_and_ignores_chunking():
+    seeds = torch.tensor([3, 1, 4, 1, 5])
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = fill_normal(torch.empty(5, 8, 3, 3), seeds)
+        torch.set_num_threads(2)
+        two = fill_normal(torch.empty(5, 8, 3, 3), seeds)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two)
+    assert torch.equal(one[1], one[3])  # same seed, same noise
+    assert not torch.equal(one[0], one[1])
+    assert torch.equal(fill_normal(torch.empty(2, 8, 3, 3), seeds[2:4]), one[2:4])
+    with pytest.raises(ValueError, match="2 seeds for 3 images"):
+        fill_normal(torch.empty(3, 4), seeds[:2])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .vone import VOneBlock, VOneConfig
+from .vone import VOneBlock, VOneConfig, logits_with_nan_input_gradient
 
 IMAGE_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
@@ -186,6 +186,13 @@ class VOneNet(MNISTClassifier):
         # 512 input weights instead of the 512 activation maps saves a full memory pass.
         # The block and the bottleneck run a chunk of images at a time (same values).
         weight = self.bottleneck.weight.index_select(1, self.vone.channel_order)
+        if self.vone.proves_nan_gradient(x):
+            # An attack's gradient pass on images whose study gradient is provably NaN at
+            # every pixel: the same logits (same noise stream) without the back-end's and the
+            # bottleneck's backward passes, which could not change that gradient.
+            with torch.no_grad():
+                logits = self.backend(self.vone.project(x.detach(), weight))
+            return logits_with_nan_input_gradient(x, logits)
         return self.backend(self.vone.project(x, weight))
 
 

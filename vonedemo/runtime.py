@@ -56,6 +56,10 @@ def tune_allocator() -> bool:
     return _tuned
 
 
+def allocator_tuned() -> bool:
+    return bool(_tuned)
+
+
 def allocator_state() -> str:
     """One phrase for reports: what :func:`tune_allocator` did in this process."""
     if _tuned:

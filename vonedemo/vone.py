@@ -34,13 +34,17 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .runtime import allocator_tuned
 
 NOISE_MODES = ("neuronal", "off", "seeded")
 GRADIENT_MODES = ("raw", "repaired")
@@ -183,6 +187,9 @@ _noise_override: contextvars.ContextVar[tuple[str, int] | None] = contextvars.Co
 _gradient_override: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "vonedemo_gradient_override", default=None
 )
+_input_gradient_only: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "vonedemo_input_gradient_only", default=False
+)
 
 
 @contextlib.contextmanager
@@ -208,6 +215,38 @@ def gradient_mode(mode: str) -> Iterator[None]:
         yield
     finally:
         _gradient_override.reset(token)
+
+
+@contextlib.contextmanager
+def input_gradient_only() -> Iterator[None]:
+    """Promise, for the ``with`` block in this thread, that autograd will be asked for the
+    gradient with respect to the *input* only (``torch.autograd.grad(loss, x)``, as every
+    attack does). A VOne model may then skip its back-end's backward pass for a batch whose
+    raw input gradient it has proved NaN at every pixel (:meth:`VOneBlock.proves_nan_gradient`)
+    — parameter gradients would not be computed."""
+    token = _input_gradient_only.set(True)
+    try:
+        yield
+    finally:
+        _input_gradient_only.reset(token)
+
+
+class _NaNInputGradient(torch.autograd.Function):
+    """``logits`` (computed without a graph) whose gradient with respect to ``x`` is NaN."""
+
+    @staticmethod
+    def forward(ctx, x, logits):  # type: ignore[override]
+        ctx.input_shape = x.shape
+        return logits.clone()
+
+    @staticmethod
+    def backward(ctx, grad_logits):  # type: ignore[override]
+        return grad_logits.new_full(ctx.input_shape, float("nan")), None
+
+
+def logits_with_nan_input_gradient(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """``logits`` as the output of ``x``, with the study's all-NaN input gradient."""
+    return _NaNInputGradient.apply(x, logits.detach())
 
 
 def complex_cell(q0: torch.Tensor, q1: torch.Tensor, gradient: str = "raw") -> torch.Tensor:
@@ -241,7 +280,15 @@ def complex_cell(q0: torch.Tensor, q1: torch.Tensor, gradient: str = "raw") -> t
 # float64, strides other than 1 and non-finite inputs take the dense path, as the study did.
 
 CROP_TOLERANCE = 1e-6  # L1 mass a cropped kernel may leave out, relative to its total
-PROJECT_CHUNK = 16  # images per step in VOneBlock.project (smaller: fewer fresh pages)
+# Images per step in VOneBlock.project. With glibc's default thresholds every map-sized tensor
+# above 32 MB is page-faulted in afresh, so chunks stay small; with the allocator tuned
+# (vonedemo.runtime) bigger chunks amortise per-call costs (measured: 32 was 10% faster than 16).
+PROJECT_CHUNK = 16
+PROJECT_CHUNK_TUNED = 32
+
+
+def project_chunk() -> int:
+    return PROJECT_CHUNK_TUNED if allocator_tuned() else PROJECT_CHUNK
 
 
 def kernel_radius(kernels: torch.Tensor) -> torch.Tensor:
@@ -573,7 +620,7 @@ class GaborBank(nn.Module):
             alpha = 1.0 / math.sqrt(cfg.noise_scale)
         with torch.no_grad():
             for g, w in zip(self._groups, weights.fast, strict=True):
-                q = F.conv2d(x, w, padding=g.radius)
+                q = _small_conv(x, w, g.radius)
                 n_s, n_c, mid = g.simple, g.complex, g.start + g.simple
                 if n_s:
                     torch.clamp(q[:, :n_s], min=0, out=out[:, g.start : mid])
@@ -716,13 +763,68 @@ class GaborBank(nn.Module):
         return self.respond(x, None, gradient)
 
 
+GEMM_MAX_RADIUS = 2  # kernels up to 5x5 run as unfold + batched matrix product
+
+
+def _small_conv(x: torch.Tensor, w: torch.Tensor, radius: int) -> torch.Tensor:
+    """``F.conv2d(x, w, padding=radius)`` for one input channel. Small kernels run faster as
+    a matrix product over unfolded 5x5 (or 3x3) patches: for a single input channel the patch
+    matrix is tiny, and oneDNN's direct convolution is least efficient at these sizes."""
+    if radius > GEMM_MAX_RADIUS or x.shape[1] != 1:
+        return F.conv2d(x, w, padding=radius)
+    b, _, h, w_ = x.shape
+    k = 2 * radius + 1
+    patches = F.unfold(x, k, padding=radius)  # [B, k*k, H*W]
+    weights = w.view(1, w.shape[0], k * k).expand(b, -1, -1)
+    return torch.bmm(weights, patches).view(b, w.shape[0], h, w_)
+
+
+_noise_pool: ThreadPoolExecutor | None = None
+_noise_pool_lock = threading.Lock()
+
+
+def fill_normal(out: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
+    """Fill ``out`` [B, ...] with N(0, 1): image i from a generator seeded with ``seeds[i]``.
+
+    Why per image: torch's CPU generator (a Mersenne twister) is sequential, and its 401,408
+    numbers per image are the largest single cost of a noisy pass (about 1.4 ms per image on
+    the reference machine). Independent streams can be drawn in parallel, one thread per torch
+    thread, and any chunking of a batch sees the same noise.
+    """
+    if out.shape[0] != len(seeds):
+        raise ValueError(f"{len(seeds)} seeds for {out.shape[0]} images")
+    values = [int(s) for s in seeds.tolist()]
+
+    def fill(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            out[i].normal_(generator=torch.Generator(device=out.device).manual_seed(values[i]))
+
+    workers = min(torch.get_num_threads(), len(values)) if out.device.type == "cpu" else 1
+    if workers <= 1:
+        fill(0, len(values))
+        return out
+    global _noise_pool
+    with _noise_pool_lock:
+        if _noise_pool is None or _noise_pool._max_workers < workers:
+            _noise_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vonedemo-noise")
+        pool = _noise_pool
+    bounds = [len(values) * k // workers for k in range(workers + 1)]
+    # torch releases the GIL inside normal_, so the streams really run side by side.
+    for future in [pool.submit(fill, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]:
+        future.result()
+    return out
+
+
 def _pointwise(y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``F.conv2d(y, weight)`` for a 1x1 ``weight``, as one matrix product per image: oneDNN
     reorders 512 NCHW maps into its blocked layout first, which costs more than the product."""
     b, c, h, w = y.shape
     if weight.shape[2:] != (1, 1) or y.dtype != weight.dtype:
         return F.conv2d(y, weight)
-    return torch.matmul(weight.view(weight.shape[0], c), y.reshape(b, c, h * w)).view(b, -1, h, w)
+    # bmm with the weight expanded (a view): torch.matmul would fold the batch into one
+    # product and copy the maps to a transposed layout first.
+    w2 = weight.view(1, weight.shape[0], c).expand(b, -1, -1)
+    return torch.bmm(w2, y.reshape(b, c, h * w)).view(b, -1, h, w)
 
 
 def _apply_noise(x: torch.Tensor, noise: torch.Tensor, cfg: VOneConfig) -> torch.Tensor:
@@ -760,24 +862,26 @@ class VOneBlock(nn.Module):
         override = _noise_override.get()
         return override if override is not None else (self.noise_mode, self.noise_seed)
 
-    def noise_generator(self, like: torch.Tensor) -> torch.Generator | None:
-        """A fresh generator for the ``seeded`` mode; None (the global one) otherwise."""
+    def noise_seeds(self, batch: int) -> torch.Tensor | None:
+        """One seed per image for the effective noise mode, None when it is off: drawn from
+        torch's global generator (``neuronal``) or from a fresh one seeded with the block's
+        seed (``seeded``: the same noise on every call)."""
         mode, seed = self.effective_noise()
-        if mode != "seeded":
-            return None
-        return torch.Generator(device=like.device).manual_seed(seed)
-
-    def draw_noise(
-        self, shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor | None:
-        """N(0, 1) noise of ``shape`` for the effective noise mode; None when it is off.
-        ``generator`` continues a seeded stream (see :meth:`project`)."""
-        mode, _ = self.effective_noise()
         if mode == "off":
             return None
-        if generator is None:
-            generator = self.noise_generator(like)
-        return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+        generator = torch.Generator().manual_seed(seed) if mode == "seeded" else None
+        return torch.randint(0, 2**62, (batch,), generator=generator)
+
+    def draw_noise(
+        self, shape: tuple[int, ...], like: torch.Tensor, seeds: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """N(0, 1) noise of ``shape`` [B, ...] for the effective noise mode; None when it is
+        off. ``seeds`` (from :meth:`noise_seeds`) continue a batch's draw (see :meth:`project`)."""
+        if seeds is None:
+            seeds = self.noise_seeds(shape[0])
+            if seeds is None:
+                return None
+        return fill_normal(torch.empty(shape, device=like.device, dtype=like.dtype), seeds)
 
     def add_noise(self, x: torch.Tensor) -> torch.Tensor:
         """Neuronal noise then ReLU. ``x`` is never modified."""
@@ -797,20 +901,19 @@ class VOneBlock(nn.Module):
         y = self.bank.respond(x, noise, gradient)
         return y.index_select(1, self.bank.inverse_order) if canonical else y
 
-    def project(self, x: torch.Tensor, weight: torch.Tensor, chunk: int = PROJECT_CHUNK) -> torch.Tensor:
+    def project(self, x: torch.Tensor, weight: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """``F.conv2d(self(x, canonical=False), weight)`` for a 1x1 ``weight`` [out, C, 1, 1]
         whose input channels are in ``channel_order`` — computed ``chunk`` images at a time,
         so the 512 maps of a big batch never exist at once (memory, and cache reuse).
 
-        The noise is the same as for the whole batch at once: one stream, consumed in order
-        (randn fills its output in order, and 512 maps keep every chunk's length a multiple
-        of the 16 values it transforms together).
+        The noise is the same as for the whole batch at once: each image draws from its own
+        seed (:func:`fill_normal`), and the seeds are drawn for the whole batch first.
         """
         if x.dim() != 4 or x.shape[1] != 1:
             raise ValueError(f"VOneBlock expects [B, 1, H, W] images, got {tuple(x.shape)}")
         gradient = _gradient_override.get() or "raw"
-        generator = self.noise_generator(x)
-        noisy = self.effective_noise()[0] != "off"
+        chunk = chunk or project_chunk()
+        seeds = self.noise_seeds(x.shape[0])
         graph = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
         reuse = not graph and self.bank.fast_path_applies(x)
         if reuse:
@@ -819,18 +922,36 @@ class VOneBlock(nn.Module):
             # from the kernel page by page, every time.)
             shape = self.bank.output_shape(x[:chunk])
             maps = x.new_empty(shape)
-            noise_buffer = x.new_empty(shape) if noisy else None
+            noise_buffer = x.new_empty(shape) if seeds is not None else None
         outs = []
-        for part in x.split(chunk) if x.shape[0] else [x]:
+        for start, part in zip(range(0, max(len(x), 1), chunk), x.split(chunk) if x.shape[0] else [x], strict=True):
+            part_seeds = seeds[start : start + len(part)] if seeds is not None else None
             if reuse:
                 n = len(part)
-                noise = noise_buffer[:n].normal_(generator=generator) if noise_buffer is not None else None
+                noise = fill_normal(noise_buffer[:n], part_seeds) if part_seeds is not None else None
                 y = self.bank.fast_cells(part, noise, maps[:n])
             else:
-                noise = self.draw_noise(self.bank.output_shape(part), part, generator)
+                noise = self.draw_noise(self.bank.output_shape(part), part, part_seeds) if part_seeds is not None else None
                 y = self.bank.respond(part, noise, gradient)
             outs.append(_pointwise(y, weight))
         return torch.cat(outs) if len(outs) > 1 else outs[0]
+
+    def proves_nan_gradient(self, x: torch.Tensor) -> bool:
+        """True when the caller promised an input gradient only (:func:`input_gradient_only`),
+        the gradient is the study's (raw), and every image of ``x`` has a raw input gradient
+        that is NaN at every pixel whatever arrives from above (:meth:`GaborBank.nan_everywhere`).
+        Then nothing downstream of the block can change that gradient: it need not be computed.
+        """
+        return (
+            _input_gradient_only.get()
+            and torch.is_grad_enabled()
+            and x.requires_grad
+            and (_gradient_override.get() or "raw") == "raw"
+            and x.dim() == 4
+            and x.shape[0] > 0
+            and self.bank.fast_path_applies(x)
+            and bool(self.bank.nan_everywhere(x).all())
+        )
 
     @property
     def channel_order(self) -> torch.Tensor:

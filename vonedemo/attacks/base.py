@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import check_images
-from ..vone import NOISE_MODES, gradient_mode, noise_mode
+from ..vone import NOISE_MODES, gradient_mode, input_gradient_only, noise_mode
 
 _RANGE_TOLERANCE = 1e-6
 
@@ -146,7 +146,7 @@ def input_gradient(
     x = images.detach().clone().requires_grad_(True)
     total = torch.zeros_like(x)
     noise_ctx = noise_mode(noise, noise_seed) if noise is not None else contextlib.nullcontext()
-    with torch.enable_grad(), gradient_mode(gradient), noise_ctx:
+    with torch.enable_grad(), gradient_mode(gradient), noise_ctx, input_gradient_only():
         for i in range(eot_samples):
             logits = model(x)
             if i == 0 and on_logits is not None:
