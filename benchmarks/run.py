@@ -585,6 +585,34 @@ print(json.dumps(t))
 
 NOTES = """## What helped
 
+- **The allocator, set by the applications.** glibc hands out blocks above 32 MB by `mmap`
+  and returns them on `free`, so every pass page-faulted its 51 MB maps in again (about
+  0.7 ms per image per fresh map-sized tensor). `vonedemo.runtime.tune_allocator` raises
+  glibc's mmap and trim thresholds; the CLI, the app and this benchmark call it (the library
+  never does on import: it is a process-wide choice). Section "Allocator": 2-3x for both
+  implementations, so it helps users far more than it moves the ratios of section 1.
+- **Noise drawn in parallel.** torch's CPU generator is a sequential Mersenne twister and a
+  noisy pass needs 401,408 normal numbers per image (about 1.4 ms per image: 40% of an explorer
+  eps change at 2 threads). Each image now draws from its own generator, seeded from the
+  global one (or the block's seed), so images are drawn side by side, one thread per torch
+  thread, and any chunking of a batch sees the same noise. Explorer eps change on VOneAlexNet:
+  326 -> 214 ms in development.
+- **The study's NaN, proved instead of computed — now for the whole model.** Attacks promise
+  that they ask autograd for the input gradient only (`vonedemo.vone.input_gradient_only`).
+  When the block proves a batch's raw gradient NaN at every pixel (below), the model computes
+  its logits without a graph and attaches the all-NaN input gradient: the back-end's and the
+  bottleneck's backward passes, which cannot change a NaN, are skipped. Same logits, same
+  gradient, tested against the full path (and not taken for the repaired gradient, for images
+  without a proof, or outside an attack).
+- **Clean accuracy from the attack's own pass.** FGSM's gradient pass is a forward pass on the
+  clean images; `evaluate_attack` reads the clean accuracy from its logits (section 4), so
+  "clean + FGSM" costs one pass over the data, not two.
+- **The 1x1 bottleneck as a batched matrix product** (`torch.bmm`, weights expanded as a
+  view): oneDNN first reorders 512 NCHW maps into its blocked layout; the product alone took
+  about 40% less time in development. (`torch.matmul` folded the batch and copied the maps.)
+- **Bigger chunks once the allocator keeps freed blocks**: 32 images per chunk in the models
+  were 10% faster than 16 (evaluation, 2 threads); without the tuned allocator chunks stay at
+  16, where fresh pages cost less.
 - **Compute only what is used, and only where kernels are non-zero.** q0 of all 512 channels,
   q1 of the 256 complex ones (768 of the reference's 1,024 filters).
 - **Cropped kernels where no input gradient is needed** (inference, training: the bank has no
@@ -594,26 +622,44 @@ NOTES = """## What helped
 - **Fewer, fuller convolutions.** Simple and complex kernels of one size share a convolution,
   and sizes are rounded up to a set of 8 chosen by a cost model of oneDNN (filters come in
   blocks of 16; every call and every output row has a cost): 8 convolutions instead of 23 were
-  1.3-1.4x faster in development.
+  1.3-1.4x faster in development. Kernels up to 5x5 run as unfold + batched matrix product
+  (a single input channel makes the patch matrix tiny): about 4% on a VOneAlexNet evaluation,
+  close to the run-to-run spread.
 - **Fused cells and noise.** Gains folded into the cropped kernels; complex cells by one
   `hypot` written straight into the output; the neuronal noise as one `sqrt` and one `addcmul`
   per slice (relu(c*s + l) = c*s + l for c >= 0); no `cat`, no `index_select` (the model folds the
   channel order into its 1x1 bottleneck).
-- **The study's NaN, proved instead of computed.** For the raw gradient the block checks, with
-  8 small indicator convolutions, whether every pixel lies within 12 px of a position where some
-  complex cell's exact support sees only zero pixels (q0 = q1 = 0, so 0 x inf = NaN there and
-  the dense backward spreads it over 25x25). It holds for all 10,000 test digits: their study
-  gradient is NaN at every pixel, so FGSM leaves them unchanged. Such images skip the exact
-  forward pass and the backward convolutions.
+- **The NaN proof itself.** For the raw gradient the block checks, with 8 small indicator
+  convolutions, whether every pixel lies within 12 px of a position where some complex cell's
+  exact support sees only zero pixels (q0 = q1 = 0, so 0 x inf = NaN there, whatever arrives
+  from above, and the dense backward spreads it over 25x25). It holds for all 10,000 test
+  digits: their study gradient is NaN at every pixel, so FGSM leaves them unchanged. Such
+  images skip the exact forward pass and every backward convolution.
 - **A hand-written backward for the exact path.** Local derivatives are saved in the forward
   pass; the NaN map comes from the forward's zero energies (no scans of gradient tensors); the
   transposed convolution uses the cropped kernels and runs as a transposed convolution along x
   into one channel per kernel row, summed over rows at the end (oneDNN is slow when a
   convolution has one output channel); the NaN spread is a separable max-pool (2x25, not 625,
   comparisons per pixel).
-- **Chunked block + bottleneck in the models** (16 images at a time, one reused buffer without
-  autograd): the 512 maps of a batch of 500 (800 MB) never exist at once. Same values, same
-  noise stream. In development, chunks of 16 were 2x faster than chunks of 64 at batch 256.
+- **Chunked block + bottleneck in the models** (one reused buffer without autograd): the 512
+  maps of a batch of 500 (800 MB) never exist at once. Same values, same noise.
+
+## Why the 8x block target stays out of reach here
+
+- **Noise has a floor both implementations pay.** The reference shares the fast block's noise
+  draw, and 401,408 normal numbers per image cost about 1.4 ms at one thread — 15% of the
+  reference's whole noisy forward pass (section 1b). Even with free convolutions and cells the
+  noisy forward could not be 8x faster than the reference; parallel streams only help where
+  there are two threads (and the reference gets them too).
+- **Small kernels run far below the dense convolution's efficiency.** The reference's 25x25
+  convolutions are large, regular GEMM-like work that oneDNN runs near the CPU's peak (about
+  50 GMAC/s at one thread); the cropped kernels (mostly 3x3 to 11x11, one input channel) are
+  bound by writing 768 output maps per image and reach a third of that. 11.5x fewer taps
+  became about 4x less time. With the allocator tuned, the reference gained even more than
+  the fast block (3.2x vs 2.5x), so the noise-off forward ratio fell from 4.4x to about 4x
+  while both got faster.
+- **Gradients on inputs without blank background** (uniform noise, PGD's random starts) must
+  convolve with exact supports (below), about 3x the cropped path's taps.
 
 ## What did not help
 
@@ -628,6 +674,9 @@ NOTES = """## What helped
 - **A bounded-energy proof for the NaN shortcut** (kernel entries too small to lift q0^2 off
   0). Under noise, such underflowed energies give the study ±inf (not NaN) in places, so only
   exactly-zero supports prove NaN; they still cover every test digit.
+- **Unfold + matrix product for kernels of 7x7 and up**: the patch matrix grows with the
+  kernel's area (625 rows for 25x25); slower than oneDNN from 7x7 on (1.2x at 7x7, 15x at
+  25x25, measured at batch 16).
 - **One transposed convolution per group** (to one output channel): 3-8x slower than the
   two-step form in development (table above: same comparison in this run).
 - **GEMM + `fold` (col2im) for the backward**: 4x faster than the transposed convolution for
@@ -638,20 +687,15 @@ NOTES = """## What helped
   backward's first step in development; not adopted.
 - **`torch.inference_mode`** instead of `torch.no_grad`: within noise (table above).
 - **FFT convolution**: about 23 ms per image, far slower (measured before this work; not retried).
-- **Drawing the noise in two threads** with two generators: no gain while the machine was busy
-  (2.21 vs 2.13 ms per image); numpy's generators were slower than `torch.randn`. The N(0, 1)
-  draw (401,408 numbers per image) stays the largest single cost of a noisy forward pass.
-- **Large chunks / whole batches**: fresh tensors above glibc's mmap threshold are page-faulted
-  in on every call; at batch 256, chunks of 64 were 2x slower than chunks of 16.
-- **Allocator tuning** (table above) helps both implementations by up to 2x, but it is a
-  process-wide setting, so the library does not make it; the app's launcher can export
-  `MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=2147483648`.
-- **Two threads while another process is busy on the same 2 cores** (sections 1 and 1b): every
-  parallel region waits for the thread that is descheduled, so a computation of many short
-  operations (the fast block: about 60 per chunk of images) loses far more than one of a few long
-  ones (the reference); the baselines lost up to 10x too. These runs had a training job on the
-  machine, so the comparison at 1 thread is the one that shows the implementations; on an idle
-  machine 2 threads should help both.
+- **numpy's generators** for the noise: slower than torch's (3.6 vs 1.7 ms per image for
+  PCG64's float32 normals, one thread). Uniform numbers alone cost 1.2 ms per image in torch:
+  the Mersenne twister, not the Box-Muller transform, is the floor.
+- **Chunks of 4 or 8 images** (to keep a chunk's maps in cache): 15-30% slower than 32 with the
+  tuned allocator — per-call overheads of about 60 small operations per chunk dominate.
+- **Two threads while another process is busy on the same 2 cores**: every parallel region
+  waits for the thread that is descheduled, so a computation of many short operations (the fast
+  block) loses far more than one of a few long ones (the reference). On an idle machine two
+  threads help both (sections 1 and 1b); the app's `VONEDEMO_APP_THREADS=1` is for many users.
 """
 
 # --- main ------------------------------------------------------------------------------------------
