@@ -191,9 +191,20 @@ class VOneNet(MNISTClassifier):
             # every pixel: the same logits (same noise stream) without the back-end's and the
             # bottleneck's backward passes, which could not change that gradient.
             with torch.no_grad():
-                logits = self.backend(self.vone.project(x.detach(), weight))
+                logits = self.backend(_backend_input(self.vone.project(x.detach(), weight)))
             return logits_with_nan_input_gradient(x, logits)
-        return self.backend(self.vone.project(x, weight))
+        return self.backend(_backend_input(self.vone.project(x, weight)))
+
+
+BACKEND_CHANNELS_LAST = True
+
+
+def _backend_input(features: torch.Tensor) -> torch.Tensor:
+    """The bottleneck's maps in channels-last layout, which oneDNN's convolutions prefer: the
+    CNN back-ends ran 1.5-1.8x faster on it (a copy of 32 small maps; same values)."""
+    if not BACKEND_CHANNELS_LAST:
+        return features
+    return features.contiguous(memory_format=torch.channels_last)
 
 
 @dataclass(frozen=True)
