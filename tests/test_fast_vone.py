@@ -313,3 +313,20 @@ def test_attacks_promise_an_input_gradient_only(digits):
     finally:
         handle.remove()
     assert calls == [1]  # only the repaired pass ran the back-end's backward
+
+
+def test_a_gradient_only_pass_on_proven_images_skips_the_forward_pass_too(digits):
+    torch.manual_seed(0)
+    model = build_model("vone-basic-cnn").eval()
+    x, y = digits[0][:3], digits[1][:3]
+    xx = x.clone().requires_grad_(True)
+    state = torch.get_rng_state()
+    with input_gradient_only(values_used=False):
+        logits = model(xx)
+    assert torch.equal(torch.get_rng_state(), state)  # no noise drawn: no forward pass ran
+    assert torch.equal(logits, torch.zeros(3, 10))  # placeholders, as promised
+    (g,) = torch.autograd.grad(F.cross_entropy(logits, y), xx)
+    assert g.isnan().all()
+    lifted = (x + 0.2 * torch.rand_like(x)).clamp(0, 1).requires_grad_(True)
+    with input_gradient_only(values_used=False):
+        assert not torch.equal(model(lifted), torch.zeros(3, 10))  # no proof: a real pass

@@ -189,7 +189,10 @@ class VOneNet(MNISTClassifier):
         if self.vone.proves_nan_gradient(x):
             # An attack's gradient pass on images whose study gradient is provably NaN at
             # every pixel: the same logits (same noise stream) without the back-end's and the
-            # bottleneck's backward passes, which could not change that gradient.
+            # bottleneck's backward passes, which could not change that gradient — and, when
+            # the attack will not read the logits, without the forward pass either.
+            if self.vone.output_values_unused():
+                return logits_with_nan_input_gradient(x, x.new_zeros(x.shape[0], NUM_CLASSES))
             with torch.no_grad():
                 logits = self.backend(_backend_input(self.vone.project(x.detach(), weight)))
             return logits_with_nan_input_gradient(x, logits)

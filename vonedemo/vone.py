@@ -187,8 +187,10 @@ _noise_override: contextvars.ContextVar[tuple[str, int] | None] = contextvars.Co
 _gradient_override: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "vonedemo_gradient_override", default=None
 )
-_input_gradient_only: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "vonedemo_input_gradient_only", default=False
+# None: no promise; "values": input gradient only, but the outputs' values are used;
+# "gradient": input gradient only, and nothing reads the outputs' values.
+_input_gradient_only: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "vonedemo_input_gradient_only", default=None
 )
 
 
@@ -218,13 +220,15 @@ def gradient_mode(mode: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def input_gradient_only() -> Iterator[None]:
+def input_gradient_only(values_used: bool = True) -> Iterator[None]:
     """Promise, for the ``with`` block in this thread, that autograd will be asked for the
     gradient with respect to the *input* only (``torch.autograd.grad(loss, x)``, as every
     attack does). A VOne model may then skip its back-end's backward pass for a batch whose
     raw input gradient it has proved NaN at every pixel (:meth:`VOneBlock.proves_nan_gradient`)
-    — parameter gradients would not be computed."""
-    token = _input_gradient_only.set(True)
+    — parameter gradients would not be computed. With ``values_used=False`` the caller also
+    promises not to read the model's outputs (only their gradient): for such a batch the
+    forward pass itself is skipped and the outputs are placeholders (zeros)."""
+    token = _input_gradient_only.set("values" if values_used else "gradient")
     try:
         yield
     finally:
@@ -943,7 +947,7 @@ class VOneBlock(nn.Module):
         Then nothing downstream of the block can change that gradient: it need not be computed.
         """
         return (
-            _input_gradient_only.get()
+            _input_gradient_only.get() is not None
             and torch.is_grad_enabled()
             and x.requires_grad
             and (_gradient_override.get() or "raw") == "raw"
@@ -952,6 +956,11 @@ class VOneBlock(nn.Module):
             and self.bank.fast_path_applies(x)
             and bool(self.bank.nan_everywhere(x).all())
         )
+
+    @staticmethod
+    def output_values_unused() -> bool:
+        """True inside ``input_gradient_only(values_used=False)``."""
+        return _input_gradient_only.get() == "gradient"
 
     @property
     def channel_order(self) -> torch.Tensor:

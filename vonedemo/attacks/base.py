@@ -146,10 +146,13 @@ def input_gradient(
     x = images.detach().clone().requires_grad_(True)
     total = torch.zeros_like(x)
     noise_ctx = noise_mode(noise, noise_seed) if noise is not None else contextlib.nullcontext()
-    with torch.enable_grad(), gradient_mode(gradient), noise_ctx, input_gradient_only():
+    with torch.enable_grad(), gradient_mode(gradient), noise_ctx:
         for i in range(eot_samples):
-            logits = model(x)
-            if i == 0 and on_logits is not None:
+            wanted = i == 0 and on_logits is not None
+            # Only the input gradient is asked for, and the logits' values only when wanted.
+            with input_gradient_only(values_used=wanted):
+                logits = model(x)
+            if wanted:
                 on_logits(logits.detach())
             loss = F.cross_entropy(logits, labels.long(), reduction="sum")
             (grad,) = torch.autograd.grad(loss, x)
