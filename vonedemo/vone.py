@@ -405,7 +405,7 @@ class _VOneGradient(torch.autograd.Function):
     """The block (cells, gain, noise, ReLU) with a hand-written backward; see the notes above."""
 
     @staticmethod
-    def forward(ctx, x, noise, bank, gradient):  # type: ignore[override]
+    def forward(ctx, x, noise, bank, gradient, canonical=False):  # type: ignore[override]
         b = x.shape[0]
         raw = gradient == "raw"
         all_nan = bank.nan_everywhere(x) if raw else torch.zeros(b, dtype=torch.bool)
@@ -431,20 +431,24 @@ class _VOneGradient(torch.autograd.Function):
             derivs, zero, underflow = bank.exact_cells(x_e, n_e, o, raw)
             if mixed:
                 out.index_copy_(0, exact_idx, o)
-        ctx.bank, ctx.gradient, ctx.mixed = bank, gradient, mixed
+        ctx.bank, ctx.gradient, ctx.mixed, ctx.canonical = bank, gradient, mixed, canonical
         ctx.n_exact, ctx.input_shape = len(exact_idx), x.shape
         ctx.save_for_backward(x_e, n_e, exact_idx, zero, underflow, *derivs)
-        return out
+        # Reordered here, outside autograd: its backward (a scatter into a zero tensor of the
+        # maps' size) is then only paid where a gradient is really computed.
+        return out.index_select(1, bank.inverse_order) if canonical else out
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
         if not ctx.needs_input_grad[0]:
-            return None, None, None, None
+            return None, None, None, None, None
         x_e, n_e, exact_idx, zero, underflow, *derivs = ctx.saved_tensors
         bank = ctx.bank
         grad_x = grad_out.new_full(ctx.input_shape, float("nan"))
         if ctx.n_exact == 0:
-            return grad_x, None, None, None
+            return grad_x, None, None, None, None
+        if ctx.canonical:
+            grad_out = grad_out.index_select(1, bank.channel_order)
         g = grad_out.index_select(0, exact_idx) if ctx.mixed else grad_out
         part = bank.exact_backward(g, derivs)
         if not torch.isfinite(part).all():
@@ -462,7 +466,7 @@ class _VOneGradient(torch.autograd.Function):
             grad_x.index_copy_(0, exact_idx, part)
         else:
             grad_x = part
-        return grad_x, None, None, None
+        return grad_x, None, None, None, None
 
 
 class GaborBank(nn.Module):
@@ -752,15 +756,18 @@ class GaborBank(nn.Module):
         return (cfg.k_exc * torch.cat([simple, complex_], 1)).index_select(1, self.channel_order)
 
     def respond(
-        self, x: torch.Tensor, noise: torch.Tensor | None = None, gradient: str = "raw"
+        self, x: torch.Tensor, noise: torch.Tensor | None = None, gradient: str = "raw", canonical: bool = False
     ) -> torch.Tensor:
-        """Cells, then noise (``noise`` [B, C, H, W] in channel order, or None) and ReLU."""
+        """Cells, then noise (``noise`` [B, C, H, W] in channel order, or None) and ReLU;
+        channels in ``channel_order``, or the canonical order with ``canonical``."""
         if not self.fast_path_applies(x):
             y = self.dense_cells(x, gradient)
-            return _apply_noise(y, noise, self.config) if noise is not None else F.relu(y)
-        if torch.is_grad_enabled() and x.requires_grad:
-            return _VOneGradient.apply(x, noise, self, gradient)
-        return self.fast_cells(x, noise, x.new_empty(self.output_shape(x)))
+            y = _apply_noise(y, noise, self.config) if noise is not None else F.relu(y)
+        elif torch.is_grad_enabled() and x.requires_grad:
+            return _VOneGradient.apply(x, noise, self, gradient, canonical)
+        else:
+            y = self.fast_cells(x, noise, x.new_empty(self.output_shape(x)))
+        return y.index_select(1, self.inverse_order) if canonical else y
 
     def forward(self, x: torch.Tensor, gradient: str = "raw") -> torch.Tensor:
         """Gain-scaled [simple | complex] responses, channels in ``channel_order``."""
@@ -902,8 +909,7 @@ class VOneBlock(nn.Module):
             raise ValueError(f"VOneBlock expects [B, 1, H, W] images, got {tuple(x.shape)}")
         gradient = _gradient_override.get() or "raw"
         noise = self.draw_noise(self.bank.output_shape(x), x)
-        y = self.bank.respond(x, noise, gradient)
-        return y.index_select(1, self.bank.inverse_order) if canonical else y
+        return self.bank.respond(x, noise, gradient, canonical)
 
     def project(self, x: torch.Tensor, weight: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """``F.conv2d(self(x, canonical=False), weight)`` for a 1x1 ``weight`` [out, C, 1, 1]
