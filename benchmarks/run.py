@@ -708,6 +708,28 @@ NOTES = """## What helped
 """
 
 # --- main ------------------------------------------------------------------------------------------
+def other_work(seconds: float = 2.0) -> float | None:
+    """Fraction of all cores busy with other processes over ``seconds`` (this one sleeps).
+    Unlike the load average, which lags by a minute, it does not count a job that just ended."""
+
+    def sample() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as f:
+                values = [int(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+        return sum(values), idle
+
+    first = sample()
+    time.sleep(seconds)
+    second = sample()
+    if first is None or second is None or second[0] == first[0]:
+        return None
+    total, idle = second[0] - first[0], second[1] - first[1]
+    return max(0.0, (total - idle) / total)
+
+
 def machine() -> list[str]:
     cpu = platform.processor() or "unknown CPU"
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
@@ -738,12 +760,13 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (3 if args.quick else 7)
     data = load_mnist("test")
     start = time.perf_counter()
-    load_before = os.getloadavg()
+    busy = other_work()
     report = Report()
     report.add("# Benchmark results", "", *machine())
     report.add(
-        f"- load average at start: {load_before[0]:.2f} (1 min) on {os.cpu_count()} cores"
-        + (" — other work was running; absolute times are inflated, ratios are interleaved" if load_before[0] > 0.5 else ""),
+        (f"- other processes at start: {busy:.0%} of the {os.cpu_count()} cores busy over 2 s"
+         + (" — other work was running; absolute times are inflated, ratios are interleaved" if busy > 0.25 else ""))
+        if busy is not None else "- other processes at start: unknown (no /proc/stat)",
         f"- command: `python3 benchmarks/run.py {' '.join(sys.argv[1:] if argv is None else argv)}`".rstrip()
         + f", {repeats} repeats",
         "",
