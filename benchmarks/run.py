@@ -252,9 +252,10 @@ def models_section(report: Report, data, batch: int, repeats: int) -> dict:
 
 
 # --- 3. the attack explorer ----------------------------------------------------------------------
-def explorer_work() -> tuple[Callable, Callable, str]:
-    """The explorer's computation for one eps change (clean predictions come from the app's
-    per-sample cache: they do not depend on eps), the first view of a sample, and a label."""
+def explorer_work() -> tuple[Callable, Callable, Callable]:
+    """The explorer's computations: the first view of a sample, one eps change (clean
+    predictions come from the app's per-sample cache: they do not depend on eps), and the
+    clean predictions that cache holds."""
     from vonedemo.explorer import AttackSettings, attack_batch, clean_probabilities
 
     def first_view(model, images, labels, eps):

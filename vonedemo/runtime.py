@@ -38,9 +38,9 @@ def tune_allocator() -> bool:
 
     Blocks kept for reuse are kept per malloc arena, and glibc opens up to 8 arenas per core
     for a many-threaded process (the app: one script thread per browser session). Arenas are
-    capped at one per core (unless ``MALLOC_ARENA_MAX`` is set): in a 20-session load test
-    the app's peak memory was then 1.15 GB, against 1.40 GB uncapped and 1.20 GB with the
-    default allocator.
+    capped at one per core (unless ``MALLOC_ARENA_MAX`` is set): in 20-session load tests
+    the app's peak memory was then 1.15-1.22 GB, against 1.40 GB uncapped and 1.20 GB with
+    the default allocator.
     """
     global _tuned
     if _tuned is not None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -816,8 +817,8 @@ def fill_normal(out: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
         return out
     global _noise_pool
     with _noise_pool_lock:
-        if _noise_pool is None or _noise_pool._max_workers < workers:
-            _noise_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vonedemo-noise")
+        if _noise_pool is None:  # one thread per core at most; more torch threads just queue
+            _noise_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="vonedemo-noise")
         pool = _noise_pool
     bounds = [len(values) * k // workers for k in range(workers + 1)]
     # torch releases the GIL inside normal_, so the streams really run side by side.
@@ -883,15 +884,12 @@ class VOneBlock(nn.Module):
         generator = torch.Generator().manual_seed(seed) if mode == "seeded" else None
         return torch.randint(0, 2**62, (batch,), generator=generator)
 
-    def draw_noise(
-        self, shape: tuple[int, ...], like: torch.Tensor, seeds: torch.Tensor | None = None
-    ) -> torch.Tensor | None:
-        """N(0, 1) noise of ``shape`` [B, ...] for the effective noise mode; None when it is
-        off. ``seeds`` (from :meth:`noise_seeds`) continue a batch's draw (see :meth:`project`)."""
+    def draw_noise(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
+        """N(0, 1) noise of ``shape`` [B, ...] for the effective noise mode (one seed per
+        image, see :func:`fill_normal`); None when it is off."""
+        seeds = self.noise_seeds(shape[0])
         if seeds is None:
-            seeds = self.noise_seeds(shape[0])
-            if seeds is None:
-                return None
+            return None
         return fill_normal(torch.empty(shape, device=like.device, dtype=like.dtype), seeds)
 
     def add_noise(self, x: torch.Tensor) -> torch.Tensor:
@@ -934,14 +932,16 @@ class VOneBlock(nn.Module):
             maps = x.new_empty(shape)
             noise_buffer = x.new_empty(shape) if seeds is not None else None
         outs = []
-        for start, part in zip(range(0, max(len(x), 1), chunk), x.split(chunk) if x.shape[0] else [x], strict=True):
-            part_seeds = seeds[start : start + len(part)] if seeds is not None else None
+        for start in range(0, max(len(x), 1), chunk):  # an empty batch still gives one (empty) part
+            part = x[start : start + chunk]
+            n = len(part)
+            noise = None
+            if seeds is not None:
+                buffer = noise_buffer[:n] if reuse else part.new_empty(self.bank.output_shape(part))
+                noise = fill_normal(buffer, seeds[start : start + n])
             if reuse:
-                n = len(part)
-                noise = fill_normal(noise_buffer[:n], part_seeds) if part_seeds is not None else None
                 y = self.bank.fast_cells(part, noise, maps[:n])
             else:
-                noise = self.draw_noise(self.bank.output_shape(part), part, part_seeds) if part_seeds is not None else None
                 y = self.bank.respond(part, noise, gradient)
             outs.append(_pointwise(y, weight))
         return torch.cat(outs) if len(outs) > 1 else outs[0]
