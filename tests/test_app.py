@@ -17,7 +17,7 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from ui import loaders
+from ui import loaders, widgets
 from vonedemo import models
 from vonedemo.study import study_accuracy
 
@@ -103,17 +103,26 @@ def test_home_shows_a_digit_its_twin_and_the_caveat(app_env):
     }
     assert "Gradient health" in body and "sign(NaN) = 0" in body
     assert len(at.image) == 2
-    assert len(at.get("page_link")) == 5
+    assert len(at.get("page_link")) == len(widgets.PAGES) - 1  # every other page
     first = body
     at = run(at.button(key="home_next").click())
     assert texts(at) != first  # another digit
+
+
+def test_the_menu_lists_every_page_file_once():
+    """The sidebar menu is declared (``widgets.PAGES``), not discovered: a page file missing
+    from it would be unreachable."""
+    declared = [path for path, _, _ in widgets.PAGES[1:]]
+    assert sorted(declared) == sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py"))
+    assert len({label for _, label, _ in widgets.PAGES}) == len(widgets.PAGES)
+    assert widgets.PAGES[0][1] == "Home"
 
 
 def test_home_without_checkpoints_says_how_to_make_them(app_env, monkeypatch):
     monkeypatch.delenv(loaders.MODELS_ENV)
     at = open_page()
     assert any("python -m vonedemo train --all" in i.value for i in at.info)
-    assert len(at.get("page_link")) == 5
+    assert len(at.get("page_link")) == len(widgets.PAGES) - 1
 
 
 # --- attack explorer ---------------------------------------------------------------------------

@@ -86,3 +86,14 @@ def test_moving_the_eps_slider_updates_the_grid(page, app_url, artifacts):
     page.screenshot(path=str(artifacts / "explorer_eps0.png"), full_page=True)
     assert before != after  # the grid was redrawn for the new eps
     assert elapsed < 120
+
+
+def test_the_sidebar_menu_names_every_page(page, app_url):
+    page.goto(app_url)
+    screenshots.wait_rendered(page)
+    menu = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    entries = [line.strip() for line in menu.splitlines() if line.strip()]
+    assert entries[:2] == ["🏠", "Home"]  # icon, label: not the entry script's file name
+    assert "streamlit app" not in menu
+    for label in ("Attack explorer", "Train a model", "Is it real? The audit"):
+        assert label in menu

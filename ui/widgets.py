@@ -4,7 +4,7 @@ gradient-health note and digit tiles."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import streamlit as st
@@ -23,6 +23,8 @@ CAVEAT = (
     "attack explorer to see the attack with a working gradient."
 )
 
+# The app's pages in menu order: (file, menu label, icon). The URL of each page comes from its
+# file name without the number ("/Attack_explorer"); the home page lives at "/".
 PAGES = (
     ("streamlit_app.py", "Home", "🏠"),
     ("pages/1_Attack_explorer.py", "Attack explorer", "🎯"),
@@ -30,7 +32,18 @@ PAGES = (
     ("pages/3_Fine-tune.py", "Adversarial fine-tuning", "🛡️"),
     ("pages/4_Compare.py", "Compare with the study", "📊"),
     ("pages/5_Inside_the_VOneBlock.py", "Inside the VOneBlock", "🔬"),
+    ("pages/6_Is_it_real.py", "Is it real? The audit", "🔍"),
 )
+
+
+def navigation(home: Callable[[], None]):
+    """The sidebar menu, with the home page drawn by ``home``. Declared rather than discovered
+    from ``pages/``: the discovered menu labels the home page with the entry script's file
+    name ("streamlit app")."""
+    _, label, icon = PAGES[0]
+    menu = [st.Page(home, title=label, icon=icon, default=True)]
+    menu += [st.Page(path, title=label, icon=icon) for path, label, icon in PAGES[1:]]
+    return st.navigation(menu)
 
 
 def page_setup(title: str, icon: str, intro: str | None = None) -> None:
