@@ -201,3 +201,21 @@ def test_rows_that_attacked_nothing_show_no_health():
     assert not _nothing_attacked({**zero, "eps": 0.35, "images_attacked": 10, "crafting_shared": True, "linf": 0.35})
     assert _nothing_attacked({**zero, "eps": 0.35})  # older reports: an all-zero health
     assert not _nothing_attacked({**zero, "eps": 0.35, "zero_sign_fraction": 1.0})  # a stalled attack
+
+
+def test_audit_pages_load_the_results_folders_plotly_instead_of_a_second_copy(tmp_path):
+    from vonedemo.plots import eps_curves_figure, write_figure
+
+    fig = eps_curves_figure({"basic-cnn": [{"eps": 0.0, "accuracy": 99.0}, {"eps": 0.35, "accuracy": 8.0}]}, "t")
+    results = tmp_path / "results"
+    for folder in (results / "audit", tmp_path / "other"):
+        folder.mkdir(parents=True)
+    (alone,) = write_figure(fig, results / "curves")[:1]  # no shared copy yet: one beside the page
+    library = results / "plotly.min.js"
+    assert library.stat().st_size > 1_000_000 and 'src="plotly.min.js"' in alone.read_text()
+    (page,) = write_figure(fig, results / "audit" / "curves", shared_plotly_js=library)[:1]
+    assert 'src="../plotly.min.js"' in page.read_text()
+    assert not (results / "audit" / "plotly.min.js").exists()
+    (elsewhere,) = write_figure(fig, tmp_path / "other" / "curves", shared_plotly_js=tmp_path / "missing.js")[:1]
+    assert (tmp_path / "other" / "plotly.min.js").is_file()  # no shared copy there: falls back
+    assert 'src="plotly.min.js"' in elsewhere.read_text()

@@ -540,8 +540,11 @@ def write_audit(report: dict, out) -> list:
     curves = {}
     for name, m in report["models"].items():
         curves[f"{name}"] = m["curves"]["strongest"]
+    # In the default layout (results/audit/) the results folder already holds plotly.min.js.
+    shared_js = out.parent / "plotly.min.js"
     written += write_figure(eps_curves_figure(curves, "Accuracy vs eps — strongest attack (95% intervals)"),
-                            out / "strongest_curves")  # fmt: skip
+                            out / "strongest_curves", shared_plotly_js=shared_js)  # fmt: skip
     study = {name: m["curves"]["study"] for name, m in report["models"].items()}
-    written += write_figure(eps_curves_figure(study, "Accuracy vs eps — the study's FGSM"), out / "study_curves")
+    written += write_figure(eps_curves_figure(study, "Accuracy vs eps — the study's FGSM"), out / "study_curves",
+                            shared_plotly_js=shared_js)  # fmt: skip
     return written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -72,11 +73,18 @@ def eps_curves_figure(curves: dict[str, list[dict]], title: str = "Accuracy vs e
     return fig
 
 
-def write_figure(fig: go.Figure, path_stem: Path) -> list[Path]:
-    """Write ``stem.html`` (standalone) and ``stem.png`` if an image exporter is installed."""
+def write_figure(fig: go.Figure, path_stem: Path, *, shared_plotly_js: Path | None = None) -> list[Path]:
+    """Write ``stem.html`` (works offline) and ``stem.png`` if an image exporter is installed.
+
+    The page loads plotly.min.js (4.8 MB) from beside itself, written there once. With
+    ``shared_plotly_js``, an existing copy elsewhere (e.g. the results folder above), it loads
+    that one by relative path instead, so the library is stored once for several folders."""
     html = path_stem.with_suffix(".html")
-    # "directory": one shared plotly.min.js beside the pages — works offline, stored once.
-    fig.write_html(html, include_plotlyjs="directory", full_html=True)
+    if shared_plotly_js is not None and Path(shared_plotly_js).is_file():
+        script = Path(os.path.relpath(shared_plotly_js, html.parent)).as_posix()
+        fig.write_html(html, include_plotlyjs=script, full_html=True)  # a path ending in .js: a <script src>
+    else:
+        fig.write_html(html, include_plotlyjs="directory", full_html=True)
     written = [html]
     try:
         fig.write_image(path_stem.with_suffix(".png"), width=1400, height=int(fig.layout.height or 500))
