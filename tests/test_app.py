@@ -12,6 +12,7 @@ import ast
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import streamlit as st
 import torch
@@ -116,6 +117,16 @@ def test_the_menu_lists_every_page_file_once():
     assert sorted(declared) == sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py"))
     assert len({label for _, label, _ in widgets.PAGES}) == len(widgets.PAGES)
     assert widgets.PAGES[0][1] == "Home"
+
+
+def test_an_untouched_perturbation_tile_is_still_visible():
+    digit = np.zeros((28, 28), dtype=np.uint8)
+    untouched = np.full((28, 28, 3), 255, dtype=np.uint8)  # white: no pixel moved
+    strip = widgets.digit_strip(digit, digit, untouched, zoom=3)
+    assert strip.shape == (84, (3 * 28 + 2 * 2) * 3, 3)
+    tile = strip[:, 2 * 30 * 3 :]
+    assert (tile[[0, -1]] < 255).all() and (tile[:, [0, -1]] < 255).all()  # a grey frame
+    assert (tile[1:-1, 1:-1] == 255).all() and (strip[:, : 28 * 3] == 0).all()  # pictures untouched
 
 
 def test_home_without_checkpoints_says_how_to_make_them(app_env, monkeypatch):

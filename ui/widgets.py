@@ -121,12 +121,18 @@ def health_note(sentence: str, stalled: bool, *, prefix: str = "Gradient health"
 
 
 def digit_strip(original: np.ndarray, adversarial: np.ndarray, perturbation: np.ndarray, zoom: int = 3) -> np.ndarray:
-    """original | adversarial | perturbation of one digit, side by side, as one RGB image."""
+    """original | adversarial | perturbation of one digit, side by side, as one RGB image. The
+    perturbation tile gets a thin grey frame: untouched pixels are white, and an attack that
+    moved nothing would otherwise leave no visible third picture at all."""
     gray = [np.repeat(a[..., None], 3, axis=2) for a in (original, adversarial)]
     tiles = [*gray, perturbation]
     gap = np.full((28, 2, 3), 255, dtype=np.uint8)
     strip = np.concatenate([tiles[0], gap, tiles[1], gap, tiles[2]], axis=1)
-    return strip.repeat(zoom, axis=0).repeat(zoom, axis=1)
+    strip = strip.repeat(zoom, axis=0).repeat(zoom, axis=1)
+    left, frame = 2 * (28 + 2) * zoom, (200, 200, 200)
+    strip[[0, -1], left:] = frame
+    strip[:, [left, -1]] = frame
+    return strip
 
 
 def gray_image(image: np.ndarray, zoom: int = 3) -> np.ndarray:
