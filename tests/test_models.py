@@ -43,6 +43,22 @@ def test_output_shape_finite_and_parameter_budget(name, digits):
 
 
 @pytest.mark.parametrize("name", ALL)
+def test_a_fresh_model_starts_near_a_uniform_guess(name, test_data):
+    """Initial loss near ln 10: the VOne models' heads are scaled down by the block's gain
+    (with plain He they started at a loss of 9–59)."""
+    images, labels = test_data.images[:256], test_data.labels[:256]
+    losses = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        model = create_model(name).eval()
+        with torch.no_grad(), noise_mode("off"):
+            logits = model(images)
+        assert logits.std() > 0.1  # not a dead (all-zero) start either
+        losses.append(torch.nn.functional.cross_entropy(logits, labels).item())
+    assert max(losses) < 4.0, losses
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_rejects_wrong_image_shapes(name):
     model = build_model(name, **({"simple_channels": 4, "complex_channels": 4} if "vone" in name else {}))
     for bad in (torch.rand(2, 3, 28, 28), torch.rand(2, 1, 32, 32), torch.rand(1, 28, 28)):

@@ -6,11 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from vonedemo.checkpoints import read_manifest, sha256_file
+from vonedemo.checkpoints import load_checkpoint, read_manifest, sha256_file
 from vonedemo.cli import main
 from vonedemo.data import load_mnist
 from vonedemo.evaluation import accuracy
-from vonedemo.models import STUDY_MODELS, create_model
+from vonedemo.models import STUDY_MODELS, WEIGHT_INIT, create_model
+from vonedemo.pretrained import train_pretrained
+from vonedemo.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "checkpoints"
@@ -28,8 +30,18 @@ def test_the_manifest_covers_the_study_and_reference_models():
 def test_each_file_matches_its_manifest_hash(name):
     entry = MANIFEST[name]
     assert sha256_file(CHECKPOINTS / entry["file"]) == entry["sha256"]
-    for field in ("model", "builder_args", "data", "epochs", "seed", "train_seconds"):
+    for field in ("model", "builder_args", "data", "epochs", "seed", "train_seconds", "weight_init"):
         assert field in entry, field
+
+
+def test_training_a_pretrained_model_records_how_it_was_made(tmp_path):
+    entry = train_pretrained("vone-mlp", directory=tmp_path, config=TrainConfig(epochs=1, limit=64, eval_limit=None),
+                             model_options={"simple_channels": 8, "complex_channels": 8})  # fmt: skip
+    assert entry["weight_init"] == WEIGHT_INIT and entry["epochs"] == 1 and entry["data"].endswith("(64 images)")
+    assert read_manifest(tmp_path)["models"]["vone-mlp"] == entry
+    assert sha256_file(tmp_path / entry["file"]) == entry["sha256"]
+    model, metadata = load_checkpoint(tmp_path / entry["file"])
+    assert metadata["weight_init"] == WEIGHT_INIT and model.vone.config.simple_channels == 8
 
 
 @pytest.mark.slow

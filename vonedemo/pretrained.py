@@ -23,7 +23,7 @@ from .checkpoints import (
 )
 from .data import load_mnist
 from .evaluation import accuracy, evaluate_attack
-from .models import build_model
+from .models import WEIGHT_INIT, build_model
 from .training import StepInfo, TrainConfig, train
 
 STUDY_EPS = 0.35
@@ -79,6 +79,7 @@ def train_pretrained(
         "epochs": config.epochs,
         "train_config": history.config,
         "init_seed": init_seed,
+        "weight_init": WEIGHT_INIT,
         "train_seconds": round(seconds, 1),
         "final_train_loss": history.epochs[-1].train_loss if history.epochs else None,
         "torch": str(torch.__version__),
@@ -88,7 +89,7 @@ def train_pretrained(
     return update_manifest_entry(
         directory, name, file=file, sha256=sha256_file(directory / file), model=name,
         builder_args=model.builder_args, data=metadata["data"], epochs=config.epochs,
-        seed=config.seed, init_seed=init_seed, train_seconds=metadata["train_seconds"],
+        seed=config.seed, init_seed=init_seed, weight_init=WEIGHT_INIT, train_seconds=metadata["train_seconds"],
         lr=config.lr, batch_size=config.batch_size,
         **({"adversarial_training": {"attack": config.adversarial, "eps": config.adv_eps,
                                      "steps": config.adv_steps, "step_size": config.adv_step_size,
