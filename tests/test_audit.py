@@ -219,3 +219,29 @@ def test_audit_pages_load_the_results_folders_plotly_instead_of_a_second_copy(tm
     (elsewhere,) = write_figure(fig, tmp_path / "other" / "curves", shared_plotly_js=tmp_path / "missing.js")[:1]
     assert (tmp_path / "other" / "plotly.min.js").is_file()  # no shared copy there: falls back
     assert 'src="plotly.min.js"' in elsewhere.read_text()
+
+
+def _curve(*accuracies: float, repeats: int = 1) -> list[dict]:
+    return [{"eps": round(0.05 * i, 2), "accuracy": a, "repeats": repeats} for i, a in enumerate(accuracies)]
+
+
+def test_accuracy_may_rise_with_eps_only_within_sampling_noise():
+    # AlexNet's audited curve: 1% → 3% on 100 images is two images, PGD's random start.
+    assert audit.falls_with_eps_check(_curve(64, 24, 1, 3, 1, 0), images=100)["passed"]
+    masked = audit.falls_with_eps_check(_curve(64, 20, 40, 45), images=100)
+    assert not masked["passed"] and "+20.0 points where sampling noise allows" in masked["sentence"]
+    assert not audit.falls_with_eps_check(_curve(0, 0, 5), images=1000)["passed"]  # 50 images: real
+    assert audit.falls_with_eps_check(_curve(0, 0, 5), images=1000 // 20)["passed"]  # 2-3 images: noise
+    assert audit.falls_with_eps_check(_curve(10, 12.5, repeats=2), images=100)["passed"]
+    assert not audit.falls_with_eps_check(_curve(0, 1.5), images=10_000)["passed"]  # the 1-point floor
+    assert audit.falls_with_eps_check(_curve(50), images=100)["passed"]
+
+
+def test_report_only_rederives_the_curve_check_and_keeps_the_others():
+    stale = {"check": audit.FALLS_WITH_EPS, "passed": False, "sentence": "old rule"}
+    other = {"check": "eps 0 equals clean", "passed": False, "sentence": "kept as run"}
+    report = {"config": {"curve_limit": 100},
+              "models": {"alexnet": {"curves": {"strongest": _curve(24, 1, 3, 1)}, "checks": [other, stale]},
+                         "bare": {"clean": 1.0}}}  # fmt: skip
+    checks = audit.refresh_derived_checks(report)["models"]["alexnet"]["checks"]
+    assert checks[0] == other and checks[1]["check"] == audit.FALLS_WITH_EPS and checks[1]["passed"]

@@ -239,6 +239,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         headline_markdown,
         locked,
         merge_reports,
+        refresh_derived_checks,
         write_audit,
     )
 
@@ -272,7 +273,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         saved = args.out / "audit.json"
         if not saved.is_file():
             raise CLIError(f"--report-only: no {saved} yet")
-        report = json.loads(saved.read_text())
+        report = refresh_derived_checks(json.loads(saved.read_text()))
         written = write_audit(report, args.out)
     for name in [] if args.report_only else args.models:
         audits.append(audit_model(name, load, test, config, on_progress))
@@ -378,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doubling-limit", type=int)
     p.add_argument("--readme", type=Path, help="also update this README's generated audit section")
     p.add_argument("--report-only", action="store_true",
-                   help="run nothing: rewrite the reports (and --readme) from --out's audit.json")
+                   help="run nothing: rewrite the reports (and --readme) from --out's audit.json, "
+                   "re-deriving the checks that need only its curves")
     p.add_argument("--merge", action="store_true",
                    help="keep other models already in --out (same settings; parallel runs merge safely)")
     p.set_defaults(func=cmd_audit)
