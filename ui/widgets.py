@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
@@ -13,6 +14,9 @@ from vonedemo.checkpoints import CheckpointError, PretrainedNotFoundError
 from vonedemo.data import DataError
 
 from . import loaders
+
+if TYPE_CHECKING:
+    from streamlit.navigation.page import StreamlitPage
 
 CAVEAT = (
     "**Honest caveat.** The study's VOneNets may look robust for a dull reason: the complex "
@@ -36,7 +40,7 @@ PAGES = (
 )
 
 
-def navigation(home: Callable[[], None]):
+def navigation(home: Callable[[], None]) -> StreamlitPage:
     """The sidebar menu, with the home page drawn by ``home``. Declared rather than discovered
     from ``pages/``: the discovered menu labels the home page with the entry script's file
     name ("streamlit app")."""
