@@ -286,7 +286,8 @@ def _init_weights(model: nn.Module) -> None:
     max-pooling the fresh back-end is positively homogeneous, so its logits grow with that gain:
     std 7–38 and a starting loss of 9–59 instead of ln 10 ≈ 2.3. Dividing the head by k_exc
     gives the logits the scale they would have without the gain (std 0.3–1.5, loss 2.3–3.2).
-    One epoch on 8k training images, scored on the 2k held out (seeds 0 and 1): VOne-CNN 86.4 →
+    One epoch on 8k training images, scored on the 2k held out (seeds 0 and 1; rerun with
+    ``scripts/init_experiment.py``): VOne-CNN 86.4 →
     93.7%, VOneAlexNet 89.4 → 91.6, VOneConvNet 89.5 → 91.5, VOne-MLP 90.0 → 90.7. A zero head
     did about as well but leaves a fresh model's input gradient zero. The baselines start near
     ln 10 anyway and keep plain He: a smaller or zero head cost the MLP, ConvNet and AlexNet
