@@ -45,7 +45,7 @@ def test_output_shape_finite_and_parameter_budget(name, digits):
 @pytest.mark.parametrize("name", ALL)
 def test_a_fresh_model_starts_near_a_uniform_guess(name, test_data):
     """Initial loss near ln 10: the VOne models' heads are scaled down by the block's gain
-    (with plain He they started at a loss of 9–59)."""
+    (with plain He they started far above it: 11–41 in scripts/init_experiment.py)."""
     images, labels = test_data.images[:256], test_data.labels[:256]
     losses = []
     for seed in range(2):

@@ -284,14 +284,13 @@ def _init_weights(model: nn.Module) -> None:
     A VOne model's classifier head starts at 1/k_exc of that scale. He assumes inputs of unit
     scale, but the block multiplies its responses by k_exc = 25. With zero biases, ReLU and
     max-pooling the fresh back-end is positively homogeneous, so its logits grow with that gain:
-    std 7–38 and a starting loss of 9–59 instead of ln 10 ≈ 2.3. Dividing the head by k_exc
-    gives the logits the scale they would have without the gain (std 0.3–1.5, loss 2.3–3.2).
-    One epoch on 8k training images, scored on the 2k held out (seeds 0 and 1; rerun with
-    ``scripts/init_experiment.py``): VOne-CNN 86.4 →
-    93.7%, VOneAlexNet 89.4 → 91.6, VOneConvNet 89.5 → 91.5, VOne-MLP 90.0 → 90.7. A zero head
-    did about as well but leaves a fresh model's input gradient zero. The baselines start near
-    ln 10 anyway and keep plain He: a smaller or zero head cost the MLP, ConvNet and AlexNet
-    0.2–1.9 points (Basic-CNN gained 0.3–0.7)."""
+    a starting loss of 11–41 instead of ln 10 ≈ 2.3. Divided by k_exc, the head starts at
+    2.3–2.8. One epoch on the first 8k training images, scored on the next 2k (mean of seeds 0
+    and 1, ``python scripts/init_experiment.py --models vone-basic-cnn vone-alexnet vone-convnet
+    vone-mlp``): VOne-CNN 86.1 → 93.6%, VOneAlexNet 89.1 → 93.5, VOneConvNet 89.2 → 92.2,
+    VOne-MLP 90.5 → 90.6. A zero head did about as well but leaves a fresh model's input
+    gradient zero. The baselines start near ln 10 anyway and keep plain He: a smaller or zero
+    head cost the MLP, ConvNet and AlexNet 0.2–1.9 points (Basic-CNN gained 0.3–0.7)."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d | nn.Linear):
             nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
