@@ -62,7 +62,7 @@ def home() -> None:
             st.info(
                 f"The pretrained {names} {'is' if len(missing) == 1 else 'are'} not in `checkpoints/` yet "
                 f"(training may still be running): {loaders.REGENERATE}. Meanwhile you can train your own "
-                "on the *Train* page."
+                "on the *Train a model* page."
             )
         st.button("Another digit", key="home_next", on_click=_next_digit)
 
