@@ -30,29 +30,29 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vonedemo.data import MNISTData, load_mnist  # noqa: E402
 from vonedemo.evaluation import accuracy  # noqa: E402
-from vonedemo.models import VOneNet, build_model, list_models  # noqa: E402
+from vonedemo.models import VOneNet, build_model, classifier_head, list_models  # noqa: E402
 from vonedemo.training import TrainConfig, train  # noqa: E402
 
 
-def classifier_head(model: nn.Module) -> nn.Linear:
-    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+def head_factor(variant: str) -> float:
+    """What a variant multiplies the head's He draw by."""
+    if variant == "he":
+        return 1.0
+    if variant == "head-zero":
+        return 0.0
+    if variant.startswith("head/"):
+        return 1.0 / float(variant.removeprefix("head/"))
+    raise ValueError(f"unknown variant {variant!r}; known: current, he, head-zero, head/F")
 
 
 def apply_variant(model: nn.Module, variant: str) -> None:
-    head = classifier_head(model)
+    if variant == "current":
+        return
+    factor = head_factor(variant)
+    if isinstance(model, VOneNet):  # undo the model's own VOne scaling: back to the He draw
+        factor *= model.vone.config.k_exc
     with torch.no_grad():
-        if variant == "current":
-            return
-        if isinstance(model, VOneNet):  # every other variant starts from the head's He draw
-            head.weight *= model.vone.config.k_exc
-        if variant == "he":
-            return
-        if variant == "head-zero":
-            head.weight.zero_()
-        elif variant.startswith("head/"):
-            head.weight /= float(variant.removeprefix("head/"))
-        else:
-            raise ValueError(f"unknown variant {variant!r}; known: current, he, head-zero, head/F")
+        classifier_head(model).weight *= factor
 
 
 def splits(train_images: int, held_out: int, on_test: bool) -> tuple[MNISTData, MNISTData]:
@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out", type=int, default=2000, help="images scored (held-out mode)")
     parser.add_argument("--test", action="store_true", help="train on all 10k, score on the test set")
     args = parser.parse_args(argv)
-    for variant in args.variants:
-        apply_variant(nn.Linear(2, 2), variant)  # unknown names fail before any training
+    for variant in set(args.variants) - {"current"}:
+        head_factor(variant)  # unknown names fail before any training
     fit, scored = splits(args.train, args.held_out, args.test)
     print(f"One epoch on {len(fit)} {fit.name} images, scored on {len(scored)} {scored.name} images.\n")
     print("| model | variant | accuracy % (mean ± sd) | starting loss | per seed |")

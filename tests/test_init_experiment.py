@@ -11,14 +11,14 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import init_experiment  # noqa: E402
 
-from vonedemo.models import build_model  # noqa: E402
+from vonedemo.models import build_model, classifier_head  # noqa: E402
 
 
 def _head(name: str, variant: str) -> torch.Tensor:
     torch.manual_seed(0)
     model = build_model(name)
     init_experiment.apply_variant(model, variant)
-    return init_experiment.classifier_head(model).weight
+    return classifier_head(model).weight
 
 
 def test_variants_rescale_the_same_he_draw():

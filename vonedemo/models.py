@@ -297,10 +297,15 @@ def _init_weights(model: nn.Module) -> None:
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
     if isinstance(model, VOneNet):
-        head = [m for m in model.backend.modules() if isinstance(m, nn.Linear)][-1]
-        assert head.out_features == NUM_CLASSES, "the back-end's last linear layer is its head"
         with torch.no_grad():
-            head.weight /= model.vone.config.k_exc
+            classifier_head(model).weight /= model.vone.config.k_exc
+
+
+def classifier_head(model: nn.Module) -> nn.Linear:
+    """The layer that produces the logits: every back-end ends in a Linear to NUM_CLASSES."""
+    head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    assert head.out_features == NUM_CLASSES, "the last linear layer is the classifier head"
+    return head
 
 
 def create_model(name: str, *, pretrained: bool = False, **overrides) -> MNISTClassifier:
