@@ -44,7 +44,9 @@ def home() -> None:
                     continue
                 view = loaders.digit_view(choice.key, choice.stamp, settings, index)
                 st.image(
-                    widgets.digit_strip(view.original[0], view.adversarial[0], view.perturbation[0], zoom=5),
+                    widgets.digit_strip(
+                        view.original[0], view.adversarial[0], view.perturbation[0], zoom=5
+                    ),
                     caption=f"original | FGSM twin (eps {STUDY_EPS}) | perturbation (red brighter, blue darker)",
                 )
                 label = int(view.labels[0])
@@ -55,8 +57,10 @@ def home() -> None:
                 )
                 widgets.health_note(view.health_sentence, view.stalled)
                 if choice.is_vone:
-                    st.caption("VOne noise: one fixed draw for both pictures (the Attack explorer also "
-                               "shows the study's fresh noise on every pass).")
+                    st.caption(
+                        "VOne noise: one fixed draw for both pictures (the Attack explorer also "
+                        "shows the study's fresh noise on every pass)."
+                    )
         if missing:
             names = " and ".join(models.model_label(n) for n in missing)
             st.info(

@@ -132,7 +132,10 @@ def block_section(
         cases = {
             "forward, noise off": (forward(block, x, "off"), forward(ref, x, "off")),
             "forward, neuronal noise": (forward(block, x, "neuronal"), forward(ref, x, "neuronal")),
-            "forward + grad (raw), noise off": (with_grad(block, x, "off"), with_grad(ref, x, "off")),
+            "forward + grad (raw), noise off": (
+                with_grad(block, x, "off"),
+                with_grad(ref, x, "off"),
+            ),
             "forward + grad (raw), neuronal noise": (
                 with_grad(block, x, "neuronal"),
                 with_grad(ref, x, "neuronal"),
@@ -149,7 +152,15 @@ def block_section(
             summary[(label, case)] = r / f
         f = t["fast|forward + grad (repaired), noise off"]
         r = t["ref|forward + grad (raw), noise off"]
-        rows.append([label, "forward + grad (repaired), noise off †", ms(r, batch), ms(f, batch), f"{r / f:.1f}x"])
+        rows.append(
+            [
+                label,
+                "forward + grad (repaired), noise off †",
+                ms(r, batch),
+                ms(f, batch),
+                f"{r / f:.1f}x",
+            ]
+        )
     report.table(["input", "case", "reference ms/img", "fast ms/img", "speed-up"], rows)
     report.add(
         "† the reference implements only the study's raw gradient; its raw time is the yardstick.",
@@ -179,12 +190,24 @@ def block_section(
             else 0.0
         )
         rows.append(
-            [label, f"{diff:.1e}", f"{float(g_ref.isnan().float().mean()):.0%}", str(same_nan), f"{g_diff:.1e}"]
+            [
+                label,
+                f"{diff:.1e}",
+                f"{float(g_ref.isnan().float().mean()):.0%}",
+                str(same_nan),
+                f"{g_diff:.1e}",
+            ]
         )
         summary[(label, "output diff")] = diff
     report.add("Correctness (noise off; tolerance 1e-4 of the output's scale):", "")
     report.table(
-        ["input", "max |fast - ref| / max |ref|", "reference gradient NaN", "NaN masks equal", "gradient diff (finite part, rel.)"],
+        [
+            "input",
+            "max |fast - ref| / max |ref|",
+            "reference gradient NaN",
+            "NaN masks equal",
+            "gradient diff (finite part, rel.)",
+        ],
         rows,
     )
     return summary
@@ -233,11 +256,21 @@ def models_section(report: Report, data, batch: int, repeats: int) -> dict:
     for name in STUDY_MODELS:
         torch.manual_seed(0)
         model = build_model(name).eval()
-        fns = {"fwd": forward(model), "fgsm": attack(model), "train": train_step(copy.deepcopy(model))}
+        fns = {
+            "fwd": forward(model),
+            "fgsm": attack(model),
+            "train": train_step(copy.deepcopy(model)),
+        }
         if name.startswith("vone-"):
             ref = ReferenceVOneNet(model).eval()
             ref_train = ReferenceVOneNet(copy.deepcopy(model))
-            fns.update({"ref fwd": forward(ref), "ref fgsm": attack(ref), "ref train": train_step(ref_train)})
+            fns.update(
+                {
+                    "ref fwd": forward(ref),
+                    "ref fgsm": attack(ref),
+                    "ref train": train_step(ref_train),
+                }
+            )
         t = interleaved(fns, repeats)
         results[name] = t
         row = [model_label(name)]
@@ -294,7 +327,9 @@ def explorer_section(report: Report, data, repeats: int) -> dict:
         eps_values = iter([0.05 + 0.3 * i / (2 * repeats + 4) for i in range(2 * repeats + 4)])
         t = interleaved(
             {
-                "change": lambda m=model, e=eps_values, c=before: eps_change(m, images, labels, next(e), c),
+                "change": lambda m=model, e=eps_values, c=before: eps_change(
+                    m, images, labels, next(e), c
+                ),
                 "first": lambda m=model, e=eps_values: first_view(m, images, labels, next(e)),
             },
             repeats,
@@ -314,12 +349,30 @@ def explorer_section(report: Report, data, repeats: int) -> dict:
         unpickle = (time.perf_counter() - start) / 20
         worst_uncached = max(worst_uncached, t["change"])
         worst_cached = max(worst_cached, unpickle)
-        rows.append([model_label(name), f"**{t['change'] * 1e3:.0f}**", f"{t['first'] * 1e3:.0f}",
-                     f"{lookup * 1e9:.0f} ns", f"{unpickle * 1e3:.2f}"])  # fmt: skip
+        rows.append(
+            [
+                model_label(name),
+                f"**{t['change'] * 1e3:.0f}**",
+                f"{t['first'] * 1e3:.0f}",
+                f"{lookup * 1e9:.0f} ns",
+                f"{unpickle * 1e3:.2f}",
+            ]
+        )
     report.table(
-        ["model", "uncached eps change ms", "first view ms", "cached: dict lookup", "cached: unpickle ms"], rows
+        [
+            "model",
+            "uncached eps change ms",
+            "first view ms",
+            "cached: dict lookup",
+            "cached: unpickle ms",
+        ],
+        rows,
     )
-    return {"uncached_ms": worst_uncached * 1e3, "cached_ms": worst_cached * 1e3, "threads": torch.get_num_threads()}
+    return {
+        "uncached_ms": worst_uncached * 1e3,
+        "cached_ms": worst_cached * 1e3,
+        "threads": torch.get_num_threads(),
+    }
 
 
 # --- 4. evaluation of all eight --------------------------------------------------------------
@@ -357,11 +410,22 @@ def evaluation_section(report: Report, data, limit: int | None) -> dict:
         total += attacked * scale
         total_two += (clean + attacked) * scale
         rows.append([model_label(name), f"**{attacked * scale:.1f}**", f"{clean * scale:.1f}"])
-    rows.append(["**all eight**", f"**{total:.0f} s = {total / 60:.1f} min**",
-                 f"(two passes: {total_two:.0f} s = {total_two / 60:.1f} min)"])  # fmt: skip
-    report.table(["model", "clean + FGSM 0.35, one pass, s (10k)", "separate clean pass s (10k)"], rows)
-    return {"seconds": total, "seconds_two_passes": total_two, "extrapolated": n < len(data),
-            "threads": torch.get_num_threads()}  # fmt: skip
+    rows.append(
+        [
+            "**all eight**",
+            f"**{total:.0f} s = {total / 60:.1f} min**",
+            f"(two passes: {total_two:.0f} s = {total_two / 60:.1f} min)",
+        ]
+    )
+    report.table(
+        ["model", "clean + FGSM 0.35, one pass, s (10k)", "separate clean pass s (10k)"], rows
+    )
+    return {
+        "seconds": total,
+        "seconds_two_passes": total_two,
+        "extrapolated": n < len(data),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def training_section(report: Report, data_limit: int | None) -> dict:
@@ -381,11 +445,19 @@ def training_section(report: Report, data_limit: int | None) -> dict:
         "",
         f"{torch.get_num_threads()} thread(s), `vonedemo.training.train` with the study's settings "
         f"(Adam 1e-3, batch 64, neuronal noise on): **{seconds:.0f} s** per epoch"
-        + (f" (quick run: {images} images, scaled to {len(train_data)})" if images < len(train_data) else "")
+        + (
+            f" (quick run: {images} images, scaled to {len(train_data)})"
+            if images < len(train_data)
+            else ""
+        )
         + ".",
         "",
     )
-    return {"seconds": seconds, "threads": torch.get_num_threads(), "extrapolated": images < len(train_data)}
+    return {
+        "seconds": seconds,
+        "threads": torch.get_num_threads(),
+        "extrapolated": images < len(train_data),
+    }
 
 
 # --- 5. memory of an app process -----------------------------------------------------------------
@@ -453,7 +525,11 @@ def memory_section(report: Report, threads: int, tuned: bool) -> dict:
         ["after loading", "after one explorer step per model"],
         [[f"{info['loaded_kb'] / 2**20:.2f} GB", f"{info['used_kb'] / 2**20:.2f} GB"]],
     )
-    return {"loaded_gb": info["loaded_kb"] / 2**20, "used_gb": info["used_kb"] / 2**20, "sources": info["sources"]}
+    return {
+        "loaded_gb": info["loaded_kb"] / 2**20,
+        "used_gb": info["used_kb"] / 2**20,
+        "sources": info["sources"],
+    }
 
 
 # --- 6. levers -------------------------------------------------------------------------------------
@@ -489,19 +565,37 @@ def levers_section(
 
     # Cropped kernels vs each kernel's exact non-zero support (forward values).
     t = interleaved({"cropped": fast_forward(x), "exact": exact_forward(x)}, repeats)
-    rows.append(["kernels cropped to 1e-6 of their L1 mass (no-gradient path)", "exact non-zero support",
-                 f"{ms(t['cropped'], batch)} vs {ms(t['exact'], batch)}", f"{t['exact'] / t['cropped']:.1f}x"])
+    rows.append(
+        [
+            "kernels cropped to 1e-6 of their L1 mass (no-gradient path)",
+            "exact non-zero support",
+            f"{ms(t['cropped'], batch)} vs {ms(t['exact'], batch)}",
+            f"{t['exact'] / t['cropped']:.1f}x",
+        ]
+    )
     # inference_mode vs no_grad around the whole block
     fwd = lambda: block(x, canonical=False)  # noqa: E731
     with noise_mode("off"):
         t = interleaved({"no_grad": no_grad(fwd), "inference": inference(fwd)}, repeats)
-    rows.append(["`torch.no_grad`", "`torch.inference_mode`", f"{ms(t['no_grad'], batch)} vs {ms(t['inference'], batch)}",
-                 f"{t['inference'] / t['no_grad']:.2f}x"])
+    rows.append(
+        [
+            "`torch.no_grad`",
+            "`torch.inference_mode`",
+            f"{ms(t['no_grad'], batch)} vs {ms(t['inference'], batch)}",
+            f"{t['inference'] / t['no_grad']:.2f}x",
+        ]
+    )
     # channels-last input
     xcl = x.contiguous(memory_format=torch.channels_last)
     t = interleaved({"nchw": fast_forward(x), "cl": fast_forward(xcl)}, repeats)
-    rows.append(["NCHW", "channels-last input", f"{ms(t['nchw'], batch)} vs {ms(t['cl'], batch)}",
-                 f"{t['cl'] / t['nchw']:.2f}x"])
+    rows.append(
+        [
+            "NCHW",
+            "channels-last input",
+            f"{ms(t['nchw'], batch)} vs {ms(t['cl'], batch)}",
+            f"{t['cl'] / t['nchw']:.2f}x",
+        ]
+    )
     # Two-step backward vs one transposed convolution per group
     xx = r.clone().requires_grad_(True)
     with noise_mode("off"):
@@ -518,10 +612,17 @@ def levers_section(
             total = part if total is None else total + part
         return total
 
-    t = interleaved({"two": lambda: bank.exact_backward(grad_out, derivs), "one": one_step}, repeats)
-    rows.append(["backward: transposed conv along x to one channel per kernel row, rows summed",
-                 "one transposed conv per group (to 1 channel)", f"{ms(t['two'], batch)} vs {ms(t['one'], batch)}",
-                 f"{t['one'] / t['two']:.1f}x"])
+    t = interleaved(
+        {"two": lambda: bank.exact_backward(grad_out, derivs), "one": one_step}, repeats
+    )
+    rows.append(
+        [
+            "backward: transposed conv along x to one channel per kernel row, rows summed",
+            "one transposed conv per group (to 1 channel)",
+            f"{ms(t['two'], batch)} vs {ms(t['one'], batch)}",
+            f"{t['one'] / t['two']:.1f}x",
+        ]
+    )
     # Thread count for the fast forward
     before = torch.get_num_threads()
     ref = ReferenceVOneBlock(block)
@@ -529,12 +630,19 @@ def levers_section(
     for n in (other_threads, before):
         torch.set_num_threads(n)
         with noise_mode("off"):
-            timings[n] = interleaved({"fast": no_grad(fwd), "ref": no_grad(lambda: ref(x))}, repeats)
+            timings[n] = interleaved(
+                {"fast": no_grad(fwd), "ref": no_grad(lambda: ref(x))}, repeats
+            )
     torch.set_num_threads(before)
     for which in ("fast", "ref"):
-        rows.append([f"{before} thread(s) ({which} forward)", f"{other_threads} thread(s)",
-                     f"{ms(timings[before][which], batch)} vs {ms(timings[other_threads][which], batch)}",
-                     f"{timings[other_threads][which] / timings[before][which]:.2f}x"])
+        rows.append(
+            [
+                f"{before} thread(s) ({which} forward)",
+                f"{other_threads} thread(s)",
+                f"{ms(timings[before][which], batch)} vs {ms(timings[other_threads][which], batch)}",
+                f"{timings[other_threads][which] / timings[before][which]:.2f}x",
+            ]
+        )
     report.add(
         "## 6. Levers, measured in this run",
         "",
@@ -550,7 +658,7 @@ def allocator_section(report: Report, threads: int, batch: int, repeats: int) ->
     a child process with a higher mmap threshold shows what page faults cost."""
     code = f"""
 import sys, json, torch
-sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'benchmarks')!r}]
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "benchmarks")!r}]
 torch.set_num_threads({threads})
 from run import interleaved
 from reference_vone import ReferenceVOneBlock
@@ -567,9 +675,23 @@ t = interleaved({{'fast': f(b), 'ref': f(ref)}}, {repeats})
 print(json.dumps(t))
 """
     results = {}
-    for label, env in (("default", {}), ("tuned", {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD), "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD)})):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             env={**os.environ, **env})
+    for label, env in (
+        ("default", {}),
+        (
+            "tuned",
+            {
+                "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
+                "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD),
+            },
+        ),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, **env},
+        )
         results[label] = json.loads(out.stdout.strip().splitlines()[-1])
     d, t = results["default"], results["tuned"]
     report.add(
@@ -585,7 +707,6 @@ print(json.dumps(t))
         ["", "default allocator ms/img", "tuned allocator ms/img", "gain"],
         [[k, ms(d[k], batch), ms(t[k], batch), f"{d[k] / t[k]:.2f}x"] for k in ("fast", "ref")],
     )
-
 
 
 NOTES = """## What helped
@@ -712,6 +833,7 @@ NOTES = """## What helped
   threads help both (sections 1 and 1b); the app's `VONEDEMO_APP_THREADS=1` is for many users.
 """
 
+
 # --- main ------------------------------------------------------------------------------------------
 def other_work(seconds: float = 2.0) -> float | None:
     """Fraction of all cores busy with other processes over ``seconds`` (this one sleeps).
@@ -752,13 +874,25 @@ def machine() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats; extrapolate the 10k evaluation from 1,000 images")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer repeats; extrapolate the 10k evaluation from 1,000 images",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    parser.add_argument("--batch", type=int, default=32, help="batch for the block and model timings")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats (default 7, quick 3)")
+    parser.add_argument(
+        "--batch", type=int, default=32, help="batch for the block and model timings"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed repeats (default 7, quick 3)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
-    parser.add_argument("--allocator", choices=("tuned", "default"), default="tuned",
-                        help="tuned (default): glibc thresholds as the CLI and the app set them")  # fmt: skip
+    parser.add_argument(
+        "--allocator",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="tuned (default): glibc thresholds as the CLI and the app set them",
+    )
     args = parser.parse_args(argv)
     tuned = args.allocator == "tuned" and tune_allocator()
     torch.set_num_threads(args.threads)
@@ -769,9 +903,16 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     report.add("# Benchmark results", "", *machine())
     report.add(
-        (f"- other processes at start: {busy:.0%} of the {os.cpu_count()} cores busy over 2 s"
-         + (" — other work was running; absolute times are inflated, ratios are interleaved" if busy > 0.25 else ""))
-        if busy is not None else "- other processes at start: unknown (no /proc/stat)",
+        (
+            f"- other processes at start: {busy:.0%} of the {os.cpu_count()} cores busy over 2 s"
+            + (
+                " — other work was running; absolute times are inflated, ratios are interleaved"
+                if busy > 0.25
+                else ""
+            )
+        )
+        if busy is not None
+        else "- other processes at start: unknown (no /proc/stat)",
         f"- command: `python3 benchmarks/run.py {' '.join(sys.argv[1:] if argv is None else argv)}`".rstrip()
         + f", {repeats} repeats",
         "",
@@ -796,36 +937,62 @@ def main(argv: list[str] | None = None) -> int:
         ["target", "measured", "met"],
         [
             *[
-                [f"VOneBlock {case}: ≥ {TARGETS['block']:g}x vs reference ({label}, {threads} thread(s))",
-                 f"{summary[(label, case)]:.1f}x", "yes" if summary[(label, case)] >= TARGETS["block"] else "no"]
+                [
+                    f"VOneBlock {case}: ≥ {TARGETS['block']:g}x vs reference ({label}, {threads} thread(s))",
+                    f"{summary[(label, case)]:.1f}x",
+                    "yes" if summary[(label, case)] >= TARGETS["block"] else "no",
+                ]
                 for threads, summary in ((args.threads, block), (other, block_other))
                 if summary
                 for label in (digits, "uniform noise")
-                for case in ("forward, noise off", "forward, neuronal noise",
-                             "forward + grad (raw), noise off", "forward + grad (raw), neuronal noise")
+                for case in (
+                    "forward, noise off",
+                    "forward, neuronal noise",
+                    "forward + grad (raw), noise off",
+                    "forward + grad (raw), neuronal noise",
+                )
             ],
-            ["output difference ≤ 1e-4 of scale (noise off)",
-             f"{max(block[(label, 'output diff')] for label in (digits, 'uniform noise')):.1e}",
-             "yes" if max(block[(label, "output diff")] for label in (digits, "uniform noise")) <= 1e-4 else "no"],
-            [f"explorer eps change, uncached, worst model ≤ 250 ms ({explorer['threads']} thread(s))",
-             f"{explorer['uncached_ms']:.0f} ms",
-             "yes" if explorer["uncached_ms"] <= TARGETS["explorer_uncached_ms"] else "no"],
-            ["explorer eps change, cached ≤ 30 ms (unpickle, worst model)", f"{explorer['cached_ms']:.2f} ms",
-             "yes" if explorer["cached_ms"] <= TARGETS["explorer_cached_ms"] else "no"],
-            [f"all eight, clean + FGSM 0.35, 10k ≤ 4 min ({evaluation['threads']} thread(s))",
-             f"{evaluation['seconds'] / 60:.1f} min one pass, {evaluation['seconds_two_passes'] / 60:.1f} min two"
-             + (" (extrapolated)" if evaluation["extrapolated"] else ""),
-             "yes" if evaluation["seconds"] <= TARGETS["eval_minutes"] * 60 else "no"],
-            [f"vone-alexnet, one training epoch on 10k ≤ 60 s ({training['threads']} thread(s))",
-             f"{training['seconds']:.0f} s" + (" (extrapolated)" if training["extrapolated"] else ""),
-             "yes" if training["seconds"] <= TARGETS["train_epoch_s"] else "no"],
-            ["app process, eight models loaded ≤ 1.5 GB", f"{memory['loaded_gb']:.2f} GB (after use: {memory['used_gb']:.2f})",
-             "yes" if memory["used_gb"] <= TARGETS["rss_gb"] else "no"],
+            [
+                "output difference ≤ 1e-4 of scale (noise off)",
+                f"{max(block[(label, 'output diff')] for label in (digits, 'uniform noise')):.1e}",
+                "yes"
+                if max(block[(label, "output diff")] for label in (digits, "uniform noise")) <= 1e-4
+                else "no",
+            ],
+            [
+                f"explorer eps change, uncached, worst model ≤ 250 ms ({explorer['threads']} thread(s))",
+                f"{explorer['uncached_ms']:.0f} ms",
+                "yes" if explorer["uncached_ms"] <= TARGETS["explorer_uncached_ms"] else "no",
+            ],
+            [
+                "explorer eps change, cached ≤ 30 ms (unpickle, worst model)",
+                f"{explorer['cached_ms']:.2f} ms",
+                "yes" if explorer["cached_ms"] <= TARGETS["explorer_cached_ms"] else "no",
+            ],
+            [
+                f"all eight, clean + FGSM 0.35, 10k ≤ 4 min ({evaluation['threads']} thread(s))",
+                f"{evaluation['seconds'] / 60:.1f} min one pass, {evaluation['seconds_two_passes'] / 60:.1f} min two"
+                + (" (extrapolated)" if evaluation["extrapolated"] else ""),
+                "yes" if evaluation["seconds"] <= TARGETS["eval_minutes"] * 60 else "no",
+            ],
+            [
+                f"vone-alexnet, one training epoch on 10k ≤ 60 s ({training['threads']} thread(s))",
+                f"{training['seconds']:.0f} s"
+                + (" (extrapolated)" if training["extrapolated"] else ""),
+                "yes" if training["seconds"] <= TARGETS["train_epoch_s"] else "no",
+            ],
+            [
+                "app process, eight models loaded ≤ 1.5 GB",
+                f"{memory['loaded_gb']:.2f} GB (after use: {memory['used_gb']:.2f})",
+                "yes" if memory["used_gb"] <= TARGETS["rss_gb"] else "no",
+            ],
         ],
     )
     report.add(NOTES.strip(), "")
     load_after = os.getloadavg()
-    report.add(f"_Run took {time.perf_counter() - start:.0f} s; load average at the end {load_after[0]:.2f}._")
+    report.add(
+        f"_Run took {time.perf_counter() - start:.0f} s; load average at the end {load_after[0]:.2f}._"
+    )
     args.out.write_text("\n".join(report.lines) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -39,18 +39,26 @@ with widgets.guard("the compare page"):
     rows = explorer.comparison_rows(measured, names)
     table = [
         {
-            "model": r["label"], "study clean %": r["study_clean"], "study FGSM 0.35 %": r["study_fgsm"],
-            "our clean %": r["clean"], "our FGSM 0.35 %": r["fgsm"], "test digits": r["test_images"],
+            "model": r["label"],
+            "study clean %": r["study_clean"],
+            "study FGSM 0.35 %": r["study_fgsm"],
+            "our clean %": r["clean"],
+            "our FGSM 0.35 %": r["fgsm"],
+            "test digits": r["test_images"],
             "our numbers from": r["source"] or "not measured yet",
         }
         for r in rows
-    ]  # fmt: skip
+    ]
     st.subheader("Clean and FGSM (eps 0.35) accuracy")
     st.dataframe(
-        table, hide_index=True, key="cmp_table",
-        column_config={k: st.column_config.NumberColumn(format="%.1f")
-                       for k in ("study clean %", "study FGSM 0.35 %", "our clean %", "our FGSM 0.35 %")},
-    )  # fmt: skip
+        table,
+        hide_index=True,
+        key="cmp_table",
+        column_config={
+            k: st.column_config.NumberColumn(format="%.1f")
+            for k in ("study clean %", "study FGSM 0.35 %", "our clean %", "our FGSM 0.35 %")
+        },
+    )
     if not any(r["clean"] is not None or r["fgsm"] is not None for r in rows):
         st.info(
             "No measured numbers yet: `results/summary.json` and the checkpoint manifest have none. "
@@ -64,8 +72,11 @@ with widgets.guard("the compare page"):
             )
 
     st.subheader("Accuracy against eps")
-    curves = {models.model_label(name): measured[name]["eps_curve"] for name in names
-              if name in measured and measured[name].get("eps_curve")}  # fmt: skip
+    curves = {
+        models.model_label(name): measured[name]["eps_curve"]
+        for name in names
+        if name in measured and measured[name].get("eps_curve")
+    }
     if curves:
         st.plotly_chart(charts.eps_figure(curves), key="cmp_eps")
     else:
@@ -76,9 +87,16 @@ with widgets.guard("the compare page"):
             st.markdown(f"- **{models.model_label(name)}**: {row['health_sentence']}")
 
     st.subheader("Measure now")
-    st.select_slider("Test digits per model", options=[20, 50, 100, 200, 500, 1000], key="cmp_limit", persist_state="session",
-                     help="VOne models take about 20 ms per digit and eps on a laptop CPU.")  # fmt: skip
-    available = [c for c in (loaders.pretrained_choice(n) for n in models.STUDY_MODELS) if c.available]
+    st.select_slider(
+        "Test digits per model",
+        options=[20, 50, 100, 200, 500, 1000],
+        key="cmp_limit",
+        persist_state="session",
+        help="VOne models take about 20 ms per digit and eps on a laptop CPU.",
+    )
+    available = [
+        c for c in (loaders.pretrained_choice(n) for n in models.STUDY_MODELS) if c.available
+    ]
     if not available:
         st.info(f"No pretrained model is available to measure; {loaders.REGENERATE}.")
     elif st.button("📏 Measure now", key="cmp_run", type="primary"):

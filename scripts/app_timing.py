@@ -29,7 +29,9 @@ def one_run(page_path: str) -> float:
     app = screenshots.start_app(port)
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=screenshots.chromium_path(), args=screenshots.CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=screenshots.chromium_path(), args=screenshots.CHROMIUM_ARGS
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/{page_path}")
             page.wait_for_selector('[data-testid="stApp"] h1', timeout=120_000)
@@ -56,7 +58,9 @@ def main() -> int:
     times = []
     for i in range(max(1, min(args.runs, 10))):
         times.append(one_run(args.page))
-        print(f"run {i + 1}: {times[-1]:.2f} s from `streamlit run` to the rendered page /{args.page}")
+        print(
+            f"run {i + 1}: {times[-1]:.2f} s from `streamlit run` to the rendered page /{args.page}"
+        )
     print(f"median: {statistics.median(times):.2f} s")
     return 0
 

@@ -62,12 +62,17 @@ def splits(train_images: int, held_out: int, on_test: bool) -> tuple[MNISTData, 
     if train_images + held_out > len(data):
         raise SystemExit(f"error: --train + --held-out must be at most {len(data)}")
     fit = MNISTData(data.images[:train_images], data.labels[:train_images], "train")
-    scored = MNISTData(data.images[train_images : train_images + held_out],
-                       data.labels[train_images : train_images + held_out], "held-out")  # fmt: skip
+    scored = MNISTData(
+        data.images[train_images : train_images + held_out],
+        data.labels[train_images : train_images + held_out],
+        "held-out",
+    )
     return fit, scored
 
 
-def run(name: str, variant: str, seed: int, fit: MNISTData, scored: MNISTData) -> tuple[float, float]:
+def run(
+    name: str, variant: str, seed: int, fit: MNISTData, scored: MNISTData
+) -> tuple[float, float]:
     """(starting loss on the scored images, accuracy after one epoch), both noise as configured."""
     torch.manual_seed(seed)
     model = build_model(name)
@@ -86,12 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=2, help="seeds 0 … N-1")
     parser.add_argument("--train", type=int, default=8000, help="training images (held-out mode)")
     parser.add_argument("--held-out", type=int, default=2000, help="images scored (held-out mode)")
-    parser.add_argument("--test", action="store_true", help="train on all 10k, score on the test set")
+    parser.add_argument(
+        "--test", action="store_true", help="train on all 10k, score on the test set"
+    )
     args = parser.parse_args(argv)
     for variant in set(args.variants) - {"current"}:
         head_factor(variant)  # unknown names fail before any training
     fit, scored = splits(args.train, args.held_out, args.test)
-    print(f"One epoch on {len(fit)} {fit.name} images, scored on {len(scored)} {scored.name} images.\n")
+    print(
+        f"One epoch on {len(fit)} {fit.name} images, scored on {len(scored)} {scored.name} images.\n"
+    )
     print("| model | variant | accuracy % (mean ± sd) | starting loss | per seed |")
     print("| --- | --- | ---: | ---: | --- |")
     for name in args.models:
@@ -100,8 +109,11 @@ def main(argv: list[str] | None = None) -> int:
             accs = [a for _, a in runs]
             sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
             per_seed = ", ".join(f"{a:.2f}" for a in accs)
-            print(f"| {name} | {variant} | {statistics.mean(accs):.2f} ± {sd:.2f} | "
-                  f"{statistics.mean(loss for loss, _ in runs):.2f} | {per_seed} |", flush=True)  # fmt: skip
+            print(
+                f"| {name} | {variant} | {statistics.mean(accs):.2f} ± {sd:.2f} | "
+                f"{statistics.mean(loss for loss, _ in runs):.2f} | {per_seed} |",
+                flush=True,
+            )
     return 0
 
 

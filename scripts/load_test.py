@@ -95,19 +95,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sessions", type=int, default=20, help=f"concurrent sessions (1..{MAX_SESSIONS})")
-    parser.add_argument("--seconds", type=float, default=60.0, help=f"length of the load phase (max {MAX_SECONDS:.0f})")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between eps changes per session")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="registry name shown in the model picker, e.g. vone-alexnet (or the picker's full label)")  # fmt: skip
+    parser.add_argument(
+        "--sessions", type=int, default=20, help=f"concurrent sessions (1..{MAX_SESSIONS})"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=60.0,
+        help=f"length of the load phase (max {MAX_SECONDS:.0f})",
+    )
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between eps changes per session"
+    )
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="registry name shown in the model picker, e.g. vone-alexnet (or the picker's full label)",
+    )
     parser.add_argument("--port", type=int, default=0, help="server port (0: pick a free one)")
-    parser.add_argument("--host", default=LOOPBACK, help="must be 127.0.0.1: this script never leaves the machine")
-    parser.add_argument("--tiny", action="store_true", help="run the app with VONEDEMO_APP_MODELS=tiny")
+    parser.add_argument(
+        "--host", default=LOOPBACK, help="must be 127.0.0.1: this script never leaves the machine"
+    )
+    parser.add_argument(
+        "--tiny", action="store_true", help="run the app with VONEDEMO_APP_MODELS=tiny"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the sessions' eps sequences")
-    parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the figures as JSON")
+    parser.add_argument(
+        "--json", type=Path, default=None, metavar="OUT", help="also write the figures as JSON"
+    )
     args = parser.parse_args(argv)
     if args.host != LOOPBACK:
-        parser.error(f"--host must be {LOOPBACK} (got {args.host!r}): load tests only run against this machine")
+        parser.error(
+            f"--host must be {LOOPBACK} (got {args.host!r}): load tests only run against this machine"
+        )
     if not 1 <= args.sessions <= MAX_SESSIONS:
         parser.error(f"--sessions must be between 1 and {MAX_SESSIONS}")
     if not 0 < args.seconds <= MAX_SECONDS:
@@ -121,14 +141,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # --- the server ----------------------------------------------------------------------------------
 def start_app(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-           "--server.address", LOOPBACK, "--server.headless", "true",
-           "--browser.gatherUsageStats", "false"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "streamlit_app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        LOOPBACK,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     with log_path.open("wb") as log:
         # Own session: a Ctrl-C in the terminal reaches only this script, which then stops the
         # server itself (in the finally of main), so it never outlives the test.
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        return subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def wait_healthy(proc: subprocess.Popen, port: int, log_path: Path) -> None:
@@ -143,7 +176,9 @@ def wait_healthy(proc: subprocess.Popen, port: int, log_path: Path) -> None:
         except OSError:
             pass
         time.sleep(0.5)
-    raise SetupError(f"the app was not healthy within {STARTUP_TIMEOUT_S:.0f} s:\n{log_tail(log_path)}")
+    raise SetupError(
+        f"the app was not healthy within {STARTUP_TIMEOUT_S:.0f} s:\n{log_tail(log_path)}"
+    )
 
 
 def stop_app(proc: subprocess.Popen) -> None:
@@ -271,7 +306,9 @@ async def fetch_media(port: int, path: str) -> float:
         raise ValueError(f"unexpected media URL {path!r}")  # absolute URLs could leave 127.0.0.1
     reader, writer = await asyncio.open_connection(LOOPBACK, port)
     try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\nConnection: close\r\n\r\n".encode())
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\nConnection: close\r\n\r\n".encode()
+        )
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
         body = await reader.read()  # Connection: close, so the body ends at EOF
@@ -281,7 +318,9 @@ async def fetch_media(port: int, path: str) -> float:
             await writer.wait_closed()
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)}
+    headers = {
+        k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)
+    }
     if status != 200:
         raise OSError(f"GET {path}: HTTP {status}")
     if "content-length" in headers and int(headers["content-length"]) != len(body):
@@ -315,10 +354,15 @@ class Session:
         # The browser offers the subprotocol "streamlit" (then an XSRF token and a session id to
         # resume, both absent here) and sends its Origin; max_size: plot messages can be large.
         self.ws = await asyncio.wait_for(
-            connect(url, subprotocols=["streamlit"], origin=f"http://{LOOPBACK}:{self.port}",
-                    max_size=64 * 2**20, open_timeout=RESPONSE_TIMEOUT_S),
+            connect(
+                url,
+                subprotocols=["streamlit"],
+                origin=f"http://{LOOPBACK}:{self.port}",
+                max_size=64 * 2**20,
+                open_timeout=RESPONSE_TIMEOUT_S,
+            ),
             RESPONSE_TIMEOUT_S,
-        )  # fmt: skip
+        )
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -387,16 +431,23 @@ class Session:
                     if msg.navigation.page_script_hash != self.page_script_hash:
                         errors.append(f"the app did not open the {PAGE_NAME} page")
                 elif kind == "ref_hash":
-                    errors.append("the server sent a cached-message reference this client never cached")
+                    errors.append(
+                        "the server sent a cached-message reference this client never cached"
+                    )
                 elif kind == "page_not_found":
                     errors.append(f"page not found: {msg.page_not_found.page_name!r}")
                 elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                     element = msg.delta.new_element
                     etype = element.WhichOneof("type")
                     if etype == "imgs":
-                        fetches += [asyncio.create_task(fetch_media(self.port, img.url)) for img in element.imgs.imgs]
+                        fetches += [
+                            asyncio.create_task(fetch_media(self.port, img.url))
+                            for img in element.imgs.imgs
+                        ]
                     elif etype == "exception":
-                        errors.append(f"exception shown: {element.exception.type}: {element.exception.message[:200]}")
+                        errors.append(
+                            f"exception shown: {element.exception.type}: {element.exception.message[:200]}"
+                        )
                     elif etype == "alert" and element.alert.format == Alert.ERROR:
                         errors.append(f"error shown: {element.alert.body[:200]}")
                     else:
@@ -417,7 +468,9 @@ class Session:
             if fetches:
                 remaining = max(deadline - time.monotonic(), 0.001)
                 try:
-                    results = await asyncio.wait_for(asyncio.gather(*fetches, return_exceptions=True), remaining)
+                    results = await asyncio.wait_for(
+                        asyncio.gather(*fetches, return_exceptions=True), remaining
+                    )
                 except TimeoutError as e:
                     raise ResponseTimeout from e
                 for r in results:
@@ -463,8 +516,14 @@ class Session:
             raise SetupError(f"no grid images after choosing {model}")
 
 
-async def drive(session: Session, order: list[float], start_at: float, stop_at: float,
-                interval: float, stats: LoadStats) -> None:  # fmt: skip
+async def drive(
+    session: Session,
+    order: list[float],
+    start_at: float,
+    stop_at: float,
+    interval: float,
+    stats: LoadStats,
+) -> None:
     """Change eps every ``interval`` s from ``start_at`` until ``stop_at`` (monotonic times)."""
     current = 0.35  # the page's default eps
     step = 0
@@ -494,7 +553,10 @@ async def drive(session: Session, order: list[float], start_at: float, stop_at: 
             if time.monotonic() > next_at:
                 stats.late += 1  # no piling up: the next change goes out now, not queued
     except ResponseTimeout:
-        stats.error(session.index, f"no complete response within {RESPONSE_TIMEOUT_S:.0f} s; session stopped")
+        stats.error(
+            session.index,
+            f"no complete response within {RESPONSE_TIMEOUT_S:.0f} s; session stopped",
+        )
         stats.sessions_failed += 1
     except (WebSocketException, OSError, DecodeError) as e:
         stats.error(session.index, f"connection lost: {type(e).__name__}: {e}")
@@ -509,7 +571,9 @@ async def warm_up(session: Session, model: str, stats: LoadStats) -> bool:
     except SetupError as e:
         stats.error(session.index, f"set-up: {e}")
     except ResponseTimeout:
-        stats.error(session.index, f"set-up: no complete response within {RESPONSE_TIMEOUT_S:.0f} s")
+        stats.error(
+            session.index, f"set-up: no complete response within {RESPONSE_TIMEOUT_S:.0f} s"
+        )
     except (WebSocketException, OSError, TimeoutError, DecodeError) as e:
         stats.error(session.index, f"could not connect: {type(e).__name__}: {e}")
     else:
@@ -572,7 +636,9 @@ async def load_test(args: argparse.Namespace, pid: int, port: int) -> dict[str, 
     third = len(load_phase) // 3
     peak = max(during) if during else math.nan
     if third >= 3:
-        growth = statistics.median(load_phase[-third:]) - statistics.median(load_phase[-2 * third:-third])
+        growth = statistics.median(load_phase[-third:]) - statistics.median(
+            load_phase[-2 * third : -third]
+        )
         levelled: bool | None = bool(growth < LEVEL_FRACTION * peak)
     else:
         growth, levelled = math.nan, None
@@ -646,7 +712,12 @@ def build_report(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, 
 
 
 def format_report(report: dict[str, Any]) -> str:
-    m, mem, grid, run = report["machine"], report["memory"], report["latency_grid"], report["latency_run"]
+    m, mem, grid, run = (
+        report["machine"],
+        report["memory"],
+        report["latency_grid"],
+        report["latency_run"],
+    )
     models = "tiny untrained stand-ins" if report["tiny_models"] else "shipped checkpoints"
     lines = [
         "Load test: Attack explorer (pages/1_Attack_explorer.py), Streamlit websocket clients",
@@ -666,11 +737,15 @@ def format_report(report: dict[str, Any]) -> str:
         f"last 10 s {_mb(mem['last_10s_mean_mb'])} (mean), after {_mb(mem['after_mb'])}",
     ]
     if mem["levelled_off"] is None:
-        lines.append("  memory      : run too short to judge whether memory levels off (needs >= 9 s)")
+        lines.append(
+            "  memory      : run too short to judge whether memory levels off (needs >= 9 s)"
+        )
     else:
         verdict = "levelled off" if mem["levelled_off"] else "NOT levelled off"
-        lines.append(f"  memory      : {verdict} (median RSS, last vs middle third of the run: "
-                     f"{mem['last_third_growth_mb']:+.0f} MB; limit {100 * LEVEL_FRACTION:.0f}% of the peak)")  # fmt: skip
+        lines.append(
+            f"  memory      : {verdict} (median RSS, last vs middle third of the run: "
+            f"{mem['last_third_growth_mb']:+.0f} MB; limit {100 * LEVEL_FRACTION:.0f}% of the peak)"
+        )
     for text in report["error_messages"][:10]:
         lines.append(f"  ! {text}")
     if report["errors"] > 10:

@@ -156,7 +156,9 @@ def test_explorer_eps_zero_shows_the_originals_and_eps_changes_predictions(app_e
     run(at.slider(key="ae_eps").set_value(0.35))
     rows = table(at, "adversarial prediction")
     assert rows["changed"].any()
-    assert (rows["adversarial prediction"] != rows["clean prediction"]).sum() == rows["changed"].sum()
+    assert (rows["adversarial prediction"] != rows["clean prediction"]).sum() == rows[
+        "changed"
+    ].sum()
     assert int(metrics(at)["Shown digits right, attacked (16)"].split("/")[0]) <= int(
         metrics(at)["Shown digits right, original (16)"].split("/")[0]
     )
@@ -289,19 +291,41 @@ def test_finetune_page_grows_curves_beside_the_study_and_saves(app_env):
 def test_compare_page_shows_study_and_measured_numbers(app_env):
     summary = app_env / "results" / "summary.json"
     summary.parent.mkdir(parents=True)
-    summary.write_text(json.dumps({"models": {
-        "basic-cnn": {"clean": 98.7, "fgsm": 12.5, "study_clean": 99.0, "study_fgsm": 8.5, "test_images": 10000,
-                      "eps_curve": [{"eps": 0.0, "accuracy": 98.7}, {"eps": 0.35, "accuracy": 12.5}]},
-        "not-a-model": {"clean": 50.0, "fgsm": 50.0},  # unknown names are left out, not a crash
-    }}))  # fmt: skip
+    summary.write_text(
+        json.dumps(
+            {
+                "models": {
+                    "basic-cnn": {
+                        "clean": 98.7,
+                        "fgsm": 12.5,
+                        "study_clean": 99.0,
+                        "study_fgsm": 8.5,
+                        "test_images": 10000,
+                        "eps_curve": [
+                            {"eps": 0.0, "accuracy": 98.7},
+                            {"eps": 0.35, "accuracy": 12.5},
+                        ],
+                    },
+                    "not-a-model": {
+                        "clean": 50.0,
+                        "fgsm": 50.0,
+                    },  # unknown names are left out, not a crash
+                }
+            }
+        )
+    )
     at = open_page(COMPARE)
     frame = table(at, "study clean %")
     assert len(frame) == 8
     row = frame[frame["model"] == "Basic-CNN"].iloc[0]
-    assert row["our clean %"] == pytest.approx(98.7) and row["our FGSM 0.35 %"] == pytest.approx(12.5)
+    assert row["our clean %"] == pytest.approx(98.7) and row["our FGSM 0.35 %"] == pytest.approx(
+        12.5
+    )
     assert row["study clean %"] == pytest.approx(study_accuracy("basic-cnn")["clean"])
     vone = frame[frame["model"] == "VOne-CNN"].iloc[0]
-    assert vone["study FGSM 0.35 %"] == pytest.approx(study_accuracy("vone-basic-cnn")["adversarial"])
+    assert vone["study FGSM 0.35 %"] == pytest.approx(
+        study_accuracy("vone-basic-cnn")["adversarial"]
+    )
     assert vone["our numbers from"] == "not measured yet"
     assert len(charts(at)) == 2  # grouped bars + accuracy against eps
 
@@ -316,8 +340,20 @@ def test_compare_page_shows_study_and_measured_numbers(app_env):
 def test_compare_page_reads_the_manifest_and_survives_a_broken_summary(app_env):
     shipped = app_env / "shipped"
     shipped.mkdir()
-    (shipped / "manifest.json").write_text(json.dumps({"models": {
-        "mlp": {"file": "mlp.pt", "clean_accuracy": 97.0, "fgsm_accuracy": 1.5, "test_images": 10000}}}))  # fmt: skip
+    (shipped / "manifest.json").write_text(
+        json.dumps(
+            {
+                "models": {
+                    "mlp": {
+                        "file": "mlp.pt",
+                        "clean_accuracy": 97.0,
+                        "fgsm_accuracy": 1.5,
+                        "test_images": 10000,
+                    }
+                }
+            }
+        )
+    )
     summary = app_env / "results" / "summary.json"
     summary.parent.mkdir(parents=True)
     summary.write_text("{not json")
@@ -335,7 +371,15 @@ def test_vone_page_renders_gallery_cells_noise_and_attack(app_env):
     at = open_page(VONE)
     assert at.selectbox(key="v1_source").value == "pretrained:vone-basic-cnn"
     params = table(at, "sf [cyc/deg]")
-    assert list(params.columns) == ["channel", "cell", "sf [cyc/deg]", "ori [deg]", "phase [deg]", "nx", "ny"]
+    assert list(params.columns) == [
+        "channel",
+        "cell",
+        "sf [cyc/deg]",
+        "ori [deg]",
+        "phase [deg]",
+        "nx",
+        "ny",
+    ]
     assert params["sf [cyc/deg]"].is_monotonic_increasing  # sorted by spatial frequency
     assert len(at.image) >= 6  # gallery, digit, two cell mosaics, noise, attack pictures
 
@@ -365,7 +409,9 @@ def test_core_package_never_imports_streamlit():
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-            assert not any(n.split(".")[0] == "streamlit" for n in names), f"{path} imports streamlit"
+            assert not any(n.split(".")[0] == "streamlit" for n in names), (
+                f"{path} imports streamlit"
+            )
 
 
 def test_streamlit_caching_lives_only_in_ui():
@@ -376,12 +422,24 @@ def test_streamlit_caching_lives_only_in_ui():
 
 def test_every_widget_has_a_key():
     widget_calls = {
-        "slider", "select_slider", "selectbox", "radio", "button", "number_input", "text_input",
-        "toggle", "checkbox", "multiselect",
-    }  # fmt: skip
+        "slider",
+        "select_slider",
+        "selectbox",
+        "radio",
+        "button",
+        "number_input",
+        "text_input",
+        "toggle",
+        "checkbox",
+        "multiselect",
+    }
     for path in [HOME, *(ROOT / "pages").glob("*.py"), *(ROOT / "ui").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in widget_calls:
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in widget_calls
+            ):
                 keywords = {k.arg for k in node.keywords}
                 assert "key" in keywords, f"{path.name}:{node.lineno} {node.func.attr} has no key="
 
@@ -413,7 +471,9 @@ def test_is_it_real_page_runs_a_quick_audit_and_reads_saved_ones(app_env):
     report = at.session_state["real_fresh"]
     (saved / "audit.json").write_text(json.dumps(report))
     at2 = open_page(REAL)
-    assert "Basic-CNN" in texts(at2) and not any("No precomputed audit" in i.value for i in at2.info)
+    assert "Basic-CNN" in texts(at2) and not any(
+        "No precomputed audit" in i.value for i in at2.info
+    )
 
 
 # --- two sessions at once ----------------------------------------------------------------------
@@ -463,7 +523,10 @@ def test_two_sessions_fine_tuning_and_training_leave_the_other_untouched(app_env
     files = [t.session_state["tr_last"]["file"] for t in trainers]
     assert files == ["class-run.pt", "class-run-2.pt"]
     assert first.read_bytes() == first_bytes  # the second save left the first file alone
-    assert all(torch.equal(weights_before[k], v) for k, v in loaders.get_model(model_key)[0].state_dict().items())
+    assert all(
+        torch.equal(weights_before[k], v)
+        for k, v in loaders.get_model(model_key)[0].state_dict().items()
+    )
 
 
 # --- a classmate's checkpoint ------------------------------------------------------------------
@@ -510,7 +573,9 @@ def test_explorer_skips_the_larger_sample_when_busy_and_scores_it_on_request(app
     monkeypatch.setattr(loaders, "busy", lambda: True)
     at = open_page(EXPLORER)
     shown = metrics(at)
-    assert shown[next(k for k in shown if k.startswith("Shown digits right, attacked"))] != "—"  # the grid came
+    assert (
+        shown[next(k for k in shown if k.startswith("Shown digits right, attacked"))] != "—"
+    )  # the grid came
     assert [v for k, v in shown.items() if k.startswith("First ")] == ["—", "—"]
     assert any("larger sample is skipped" in c.value for c in at.caption)
     run(at.button(key="ae_score_now").click())

@@ -90,10 +90,14 @@ def test_pgd_one_step_of_eps_without_random_start_is_fgsm(name, digits):
 def test_eot_on_a_deterministic_model_equals_the_plain_attack(digits):
     model = tiny_model("basic-cnn")
     images, labels = digits
-    assert torch.equal(fgsm(model, images, labels, 0.2, eot_samples=4), fgsm(model, images, labels, 0.2))
+    assert torch.equal(
+        fgsm(model, images, labels, 0.2, eot_samples=4), fgsm(model, images, labels, 0.2)
+    )
     with noise_mode("off"):
         vone = tiny_model("vone-basic-cnn")
-        a = pgd(vone, images, labels, 0.2, steps=2, step_size=0.1, eot_samples=3, gradient="repaired")
+        a = pgd(
+            vone, images, labels, 0.2, steps=2, step_size=0.1, eot_samples=3, gradient="repaired"
+        )
         b = pgd(vone, images, labels, 0.2, steps=2, step_size=0.1, gradient="repaired")
     assert torch.allclose(a, b, atol=1e-6)
 
@@ -120,7 +124,9 @@ def test_pgd_is_at_least_as_strong_as_fgsm_on_a_trained_model(test_data):
     x, y = test_data.images[5000:5200], test_data.labels[5000:5200]
     with torch.no_grad():
         acc_f = (model(fgsm(model, x, y, 0.1)).argmax(1) == y).float().mean()
-        acc_p = (model(pgd(model, x, y, 0.1, steps=10, step_size=0.02)).argmax(1) == y).float().mean()
+        acc_p = (
+            (model(pgd(model, x, y, 0.1, steps=10, step_size=0.02)).argmax(1) == y).float().mean()
+        )
         clean = (model(x).argmax(1) == y).float().mean()
     assert acc_p <= acc_f < clean
 
@@ -176,7 +182,9 @@ def test_gradient_health_on_a_planted_nan_model_and_a_plain_one(digits):
     assert health.nonfinite_fraction > 0 and health.linf == 0 and health.attack_stalled
     good = GradientHealth()
     fgsm(tiny_model("basic-cnn"), images, labels, 0.3, health=good)
-    assert good.nonfinite_fraction == 0 and good.linf == pytest.approx(0.3) and not good.attack_stalled
+    assert (
+        good.nonfinite_fraction == 0 and good.linf == pytest.approx(0.3) and not good.attack_stalled
+    )
 
 
 def test_study_fgsm_on_a_vone_model_stalls_with_raw_gradient_and_moves_when_repaired(digits):

@@ -20,10 +20,20 @@ from vonedemo.training import TrainConfig, train
 from vonedemo.vone import noise_mode
 
 SMALL = AuditConfig(
-    limit=60, eps=(0.35,), eot_samples=(1, 2), pgd_steps=4, pgd_step_size=0.15, pgd_restarts=1, pgd_eot=2,
-    curve_eps=(0.0, 0.25, 0.5), curve_limit=60, curve_pgd_steps=4, curve_repeats=2, doubling_limit=60,
+    limit=60,
+    eps=(0.35,),
+    eot_samples=(1, 2),
+    pgd_steps=4,
+    pgd_step_size=0.15,
+    pgd_restarts=1,
+    pgd_eot=2,
+    curve_eps=(0.0, 0.25, 0.5),
+    curve_limit=60,
+    curve_pgd_steps=4,
+    curve_repeats=2,
+    doubling_limit=60,
     batch_size=60,
-)  # fmt: skip
+)
 
 
 class RoundedInput(BaselineNet):
@@ -58,7 +68,11 @@ def test_gradient_health_on_a_planted_zero_gradient_model(trained, digits):
     health = GradientHealth()
     adv = fgsm(masked, *digits, 0.3, health=health)
     assert torch.equal(adv, digits[0])
-    assert health.zero_sign_fraction == 1.0 and health.nonfinite_fraction == 0.0 and health.attack_stalled
+    assert (
+        health.zero_sign_fraction == 1.0
+        and health.nonfinite_fraction == 0.0
+        and health.attack_stalled
+    )
 
 
 def test_repaired_gradient_equals_raw_wherever_raw_is_finite(digits):
@@ -91,12 +105,22 @@ def test_sanity_checks_flag_a_masking_model_and_pass_a_plain_cnn(trained, test_d
     assert bad.masking_suspected and bad.worst_case["0.35"] > 50
 
 
-def test_audit_on_a_noisy_model_runs_the_whole_ladder_and_writes_reports(trained, test_data, tmp_path):
+def test_audit_on_a_noisy_model_runs_the_whole_ladder_and_writes_reports(
+    trained, test_data, tmp_path
+):
     plain, _ = trained
     vone = tiny_model("vone-basic-cnn")
     vone.eval()
     models = {"basic-cnn": plain, "vone-basic-cnn": vone}
-    config = AuditConfig(**{**SMALL.__dict__, "limit": 30, "curve_limit": 30, "doubling_limit": 30, "eot_samples": (2,)})
+    config = AuditConfig(
+        **{
+            **SMALL.__dict__,
+            "limit": 30,
+            "curve_limit": 30,
+            "doubling_limit": 30,
+            "eot_samples": (2,),
+        }
+    )
     result = audit_model("vone-basic-cnn", models.__getitem__, test_data, config)
     attacks = [r["attack"] for r in result.attacks]
     assert attacks[0].startswith("FGSM (study") and "FGSM, EOT 2" in attacks
@@ -137,12 +161,16 @@ def test_attacking_only_survivors_matches_a_standalone_run_on_them(trained, test
     alive = torch.arange(60) % 3 != 0
     cascaded = run_attack(plain, data, "fgsm", 0.2, {}, name="x", batch_size=25, alive=alive)
     keep = torch.nonzero(alive).flatten()
-    alone = run_attack(plain, type(data)(data.images[keep], data.labels[keep], "kept"), "fgsm", 0.2, {}, name="y")
+    alone = run_attack(
+        plain, type(data)(data.images[keep], data.labels[keep], "kept"), "fgsm", 0.2, {}, name="y"
+    )
     assert not cascaded.correct[~alive].any()  # already broken stays broken
     assert torch.equal(cascaded.correct[keep], alone.correct)
 
 
-def test_a_twins_crafted_images_are_reused_for_transfer_not_recomputed(trained, test_data, monkeypatch):
+def test_a_twins_crafted_images_are_reused_for_transfer_not_recomputed(
+    trained, test_data, monkeypatch
+):
     plain, _ = trained
     data = test_data.subset(40)
     calls = []
@@ -155,10 +183,14 @@ def test_a_twins_crafted_images_are_reused_for_transfer_not_recomputed(trained, 
     monkeypatch.setattr(audit, "create_attack", counting)
     options = {"steps": 3, "step_size": 0.1, "seed": 0}
     torch.manual_seed(0)
-    first = run_attack(plain, data, "pgd", 0.3, options, name="a", batch_size=20, crafted_by="basic-cnn")
+    first = run_attack(
+        plain, data, "pgd", 0.3, options, name="a", batch_size=20, crafted_by="basic-cnn"
+    )
     assert len(calls) == 2
     torch.manual_seed(0)
-    again = run_attack(plain, data, "pgd", 0.3, options, name="b", batch_size=20, crafted_by="basic-cnn")
+    again = run_attack(
+        plain, data, "pgd", 0.3, options, name="b", batch_size=20, crafted_by="basic-cnn"
+    )
     assert len(calls) == 2 and torch.equal(first.correct, again.correct)
     # The reused row carries the crafting's health, and says it was shared.
     assert again.health.summary() == first.health.summary() and first.health.linf > 0
@@ -173,8 +205,17 @@ def test_cascaded_rungs_only_lower_the_worst_case_and_stay_out_of_the_checks(tra
     vone = tiny_model("vone-basic-cnn")
     vone.eval()
     models = {"basic-cnn": plain, "vone-basic-cnn": vone}
-    config = AuditConfig(**{**SMALL.__dict__, "limit": 30, "curve_limit": 30, "doubling_limit": 30,
-                            "eot_samples": (2, 4), "cascade_from_eot": 4, "pgd_step_size": None})  # fmt: skip
+    config = AuditConfig(
+        **{
+            **SMALL.__dict__,
+            "limit": 30,
+            "curve_limit": 30,
+            "doubling_limit": 30,
+            "eot_samples": (2, 4),
+            "cascade_from_eot": 4,
+            "pgd_step_size": None,
+        }
+    )
     result = audit_model("vone-basic-cnn", models.__getitem__, test_data, config)
     names = [r["attack"] for r in result.attacks]
     cascaded = [n for n in names if n.endswith(SURVIVORS)]
@@ -187,7 +228,9 @@ def test_cascaded_rungs_only_lower_the_worst_case_and_stay_out_of_the_checks(tra
     # worst case, never rising, and its last value is the worst case.
     standalone_worst = min(accs[:first_cascaded])
     assert all(a <= standalone_worst + 1e-9 for a in accs[first_cascaded:])
-    assert all(a >= b for a, b in zip(accs[first_cascaded:], accs[first_cascaded + 1 :], strict=False))
+    assert all(
+        a >= b for a, b in zip(accs[first_cascaded:], accs[first_cascaded + 1 :], strict=False)
+    )
     assert result.worst_case["0.35"] == pytest.approx(accs[-1])
     assert not any(SURVIVORS in c["sentence"] for c in result.checks)
 
@@ -195,18 +238,31 @@ def test_cascaded_rungs_only_lower_the_worst_case_and_stay_out_of_the_checks(tra
 def test_rows_that_attacked_nothing_show_no_health():
     from vonedemo.audit import _nothing_attacked
 
-    zero = {"nonfinite_gradient_fraction": 0.0, "zero_sign_fraction": 0.0, "linf": 0.0, "moved_fraction": 0.0}
+    zero = {
+        "nonfinite_gradient_fraction": 0.0,
+        "zero_sign_fraction": 0.0,
+        "linf": 0.0,
+        "moved_fraction": 0.0,
+    }
     assert _nothing_attacked({**zero, "eps": 0.35, "images_attacked": 0})
-    assert not _nothing_attacked({**zero, "eps": 0.35, "images_attacked": 10, "linf": 0.35, "moved_fraction": 1.0})
-    assert not _nothing_attacked({**zero, "eps": 0.35, "images_attacked": 10, "crafting_shared": True, "linf": 0.35})
+    assert not _nothing_attacked(
+        {**zero, "eps": 0.35, "images_attacked": 10, "linf": 0.35, "moved_fraction": 1.0}
+    )
+    assert not _nothing_attacked(
+        {**zero, "eps": 0.35, "images_attacked": 10, "crafting_shared": True, "linf": 0.35}
+    )
     assert _nothing_attacked({**zero, "eps": 0.35})  # older reports: an all-zero health
-    assert not _nothing_attacked({**zero, "eps": 0.35, "zero_sign_fraction": 1.0})  # a stalled attack
+    assert not _nothing_attacked(
+        {**zero, "eps": 0.35, "zero_sign_fraction": 1.0}
+    )  # a stalled attack
 
 
 def test_audit_pages_load_the_results_folders_plotly_instead_of_a_second_copy(tmp_path):
     from vonedemo.plots import eps_curves_figure, write_figure
 
-    fig = eps_curves_figure({"basic-cnn": [{"eps": 0.0, "accuracy": 99.0}, {"eps": 0.35, "accuracy": 8.0}]}, "t")
+    fig = eps_curves_figure(
+        {"basic-cnn": [{"eps": 0.0, "accuracy": 99.0}, {"eps": 0.35, "accuracy": 8.0}]}, "t"
+    )
     results = tmp_path / "results"
     for folder in (results / "audit", tmp_path / "other"):
         folder.mkdir(parents=True)
@@ -216,13 +272,18 @@ def test_audit_pages_load_the_results_folders_plotly_instead_of_a_second_copy(tm
     (page,) = write_figure(fig, results / "audit" / "curves", shared_plotly_js=library)[:1]
     assert 'src="../plotly.min.js"' in page.read_text()
     assert not (results / "audit" / "plotly.min.js").exists()
-    (elsewhere,) = write_figure(fig, tmp_path / "other" / "curves", shared_plotly_js=tmp_path / "missing.js")[:1]
+    (elsewhere,) = write_figure(
+        fig, tmp_path / "other" / "curves", shared_plotly_js=tmp_path / "missing.js"
+    )[:1]
     assert (tmp_path / "other" / "plotly.min.js").is_file()  # no shared copy there: falls back
     assert 'src="plotly.min.js"' in elsewhere.read_text()
 
 
 def _curve(*accuracies: float, repeats: int = 1) -> list[dict]:
-    return [{"eps": round(0.05 * i, 2), "accuracy": a, "repeats": repeats} for i, a in enumerate(accuracies)]
+    return [
+        {"eps": round(0.05 * i, 2), "accuracy": a, "repeats": repeats}
+        for i, a in enumerate(accuracies)
+    ]
 
 
 def test_accuracy_may_rise_with_eps_only_within_sampling_noise():
@@ -231,17 +292,25 @@ def test_accuracy_may_rise_with_eps_only_within_sampling_noise():
     masked = audit.falls_with_eps_check(_curve(64, 20, 40, 45), images=100)
     assert not masked["passed"] and "+20.0 points where sampling noise allows" in masked["sentence"]
     assert not audit.falls_with_eps_check(_curve(0, 0, 5), images=1000)["passed"]  # 50 images: real
-    assert audit.falls_with_eps_check(_curve(0, 0, 5), images=1000 // 20)["passed"]  # 2-3 images: noise
+    assert audit.falls_with_eps_check(_curve(0, 0, 5), images=1000 // 20)[
+        "passed"
+    ]  # 2-3 images: noise
     assert audit.falls_with_eps_check(_curve(10, 12.5, repeats=2), images=100)["passed"]
-    assert not audit.falls_with_eps_check(_curve(0, 1.5), images=10_000)["passed"]  # the 1-point floor
+    assert not audit.falls_with_eps_check(_curve(0, 1.5), images=10_000)[
+        "passed"
+    ]  # the 1-point floor
     assert audit.falls_with_eps_check(_curve(50), images=100)["passed"]
 
 
 def test_report_only_rederives_the_curve_check_and_keeps_the_others():
     stale = {"check": audit.FALLS_WITH_EPS, "passed": False, "sentence": "old rule"}
     other = {"check": "eps 0 equals clean", "passed": False, "sentence": "kept as run"}
-    report = {"config": {"curve_limit": 100},
-              "models": {"alexnet": {"curves": {"strongest": _curve(24, 1, 3, 1)}, "checks": [other, stale]},
-                         "bare": {"clean": 1.0}}}  # fmt: skip
+    report = {
+        "config": {"curve_limit": 100},
+        "models": {
+            "alexnet": {"curves": {"strongest": _curve(24, 1, 3, 1)}, "checks": [other, stale]},
+            "bare": {"clean": 1.0},
+        },
+    }
     checks = audit.refresh_derived_checks(report)["models"]["alexnet"]["checks"]
     assert checks[0] == other and checks[1]["check"] == audit.FALLS_WITH_EPS and checks[1]["passed"]

@@ -18,6 +18,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 screenshots = pytest.importorskip("screenshots")
 playwright = pytest.importorskip("playwright.sync_api")
 
+# CI sets VONEDEMO_REQUIRE_BROWSER: there a missing browser is a failure, not a skip.
+if screenshots.chromium_path() is None and os.environ.get("VONEDEMO_REQUIRE_BROWSER"):
+    raise RuntimeError("VONEDEMO_REQUIRE_BROWSER is set but no chromium is on PATH")
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(screenshots.chromium_path() is None, reason="no chromium on PATH"),
@@ -29,8 +33,12 @@ ERROR_TEXT = re.compile(r"Traceback|Exception:|Error:|StreamlitAPIException", re
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("app")
-    env = {"VONEDEMO_APP_MODELS": "tiny", "VONEDEMO_APP_DATA_LIMIT": "200",
-           "VONEDEMO_APP_CHECKPOINTS": str(tmp / "ckpt"), "VONEDEMO_RESULTS": str(tmp / "results")}  # fmt: skip
+    env = {
+        "VONEDEMO_APP_MODELS": "tiny",
+        "VONEDEMO_APP_DATA_LIMIT": "200",
+        "VONEDEMO_APP_CHECKPOINTS": str(tmp / "ckpt"),
+        "VONEDEMO_RESULTS": str(tmp / "results"),
+    }
     port = screenshots.free_port()
     proc = screenshots.start_app(port, env)
     yield f"http://127.0.0.1:{port}"
@@ -41,7 +49,9 @@ def app_url(tmp_path_factory):
 @pytest.fixture(scope="module")
 def page():
     with playwright.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=screenshots.chromium_path(), args=screenshots.CHROMIUM_ARGS)
+        browser = pw.chromium.launch(
+            executable_path=screenshots.chromium_path(), args=screenshots.CHROMIUM_ARGS
+        )
         yield browser.new_page(viewport={"width": 1300, "height": 900})
         browser.close()
 

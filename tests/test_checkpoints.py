@@ -53,7 +53,9 @@ class _Evil:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # a pickle made by plain pickle.dump
+@pytest.mark.filterwarnings(
+    "ignore:Detected pickle protocol:UserWarning"
+)  # a pickle made by plain pickle.dump
 def test_malicious_file_is_refused_and_runs_nothing(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pt"
@@ -68,7 +70,9 @@ def test_malicious_file_is_refused_and_runs_nothing(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # junk that looks like a pickle
+@pytest.mark.filterwarnings(
+    "ignore:Detected pickle protocol:UserWarning"
+)  # junk that looks like a pickle
 def test_truncated_empty_random_and_foreign_files(tmp_path):
     good = save_checkpoint(tmp_path / "good.pt", tiny_model("basic-cnn"))
     data = good.read_bytes()
@@ -85,7 +89,9 @@ def test_truncated_empty_random_and_foreign_files(tmp_path):
     # must still be a clear CheckpointError (a random file once raised IndexError).
     rng = random.Random(0)
     for i in range(300):
-        prefix = [b"", b"\x80\x02", b"\x80\x04\x95", b"PK\x03\x04", b"\x8a\nl\xfc\x9cF\xf9 j\xa8"][i % 5]
+        prefix = [b"", b"\x80\x02", b"\x80\x04\x95", b"PK\x03\x04", b"\x8a\nl\xfc\x9cF\xf9 j\xa8"][
+            i % 5
+        ]
         (tmp_path / "junk.pt").write_bytes(prefix + rng.randbytes(rng.randint(1, 600)))
         with pytest.raises(CheckpointError):
             load_checkpoint(tmp_path / "junk.pt")
@@ -142,6 +148,8 @@ def test_pretrained_manifest_checks(tmp_path, monkeypatch):
 
 
 def test_metadata_with_str_subclasses_still_loads_safely(tmp_path):
-    path = save_checkpoint(tmp_path / "m.pt", tiny_model("mlp"), {"torch": torch.__version__, "t": (1, 2)})
+    path = save_checkpoint(
+        tmp_path / "m.pt", tiny_model("mlp"), {"torch": torch.__version__, "t": (1, 2)}
+    )
     _, meta = load_checkpoint(path)
     assert meta["torch"] == str(torch.__version__) and meta["t"] == [1, 2]

@@ -12,18 +12,37 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_train_then_attack_writes_a_grid(tmp_path, capsys):
     ckpt = tmp_path / "basic.pt"
-    assert main(["train", "--model", "basic-cnn", "--epochs", "1", "--limit", "3000",
-                 "--out", str(ckpt)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "basic-cnn",
+                "--epochs",
+                "1",
+                "--limit",
+                "3000",
+                "--out",
+                str(ckpt),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     accuracy = float(out.split("test accuracy ")[1].split("%")[0])
     assert accuracy > 85.0  # 3,000 images, one epoch
     grid = tmp_path / "grid.png"
-    assert main(["attack", "--checkpoint", str(ckpt), "--eps", "0.35", "--n", "8", "--out", str(grid)]) == 0
+    assert (
+        main(["attack", "--checkpoint", str(ckpt), "--eps", "0.35", "--n", "8", "--out", str(grid)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "gradient health" in out and "wrote" in out
     image = Image.open(grid)
     assert image.size[0] > 3 * 28 * 4 and image.mode == "RGB"
-    assert main(["evaluate", "--checkpoint", str(ckpt), "--eps", "0", "0.35", "--limit", "200"]) == 0
+    assert (
+        main(["evaluate", "--checkpoint", str(ckpt), "--eps", "0", "0.35", "--limit", "200"]) == 0
+    )
     out = capsys.readouterr().out
     lines = [ln for ln in out.splitlines() if ln.startswith("fgsm eps=")]
     acc0, acc35 = (float(ln.split(": ")[1].split("%")[0]) for ln in lines)
@@ -63,6 +82,11 @@ def test_eps_out_of_range_is_an_argument_error(capsys):
 
 def test_module_entry_point_help():
     for cmd in ([], ["train"], ["attack"], ["evaluate"], ["finetune"]):
-        result = subprocess.run([sys.executable, "-m", "vonedemo", *cmd, "--help"], cwd=ROOT,
-                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "vonedemo", *cmd, "--help"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0 and "usage" in result.stdout

@@ -48,12 +48,19 @@ def test_clean_accuracy_of_a_noisy_model_is_one_noise_draw_of_the_clean_pass(sma
 
 @pytest.mark.parametrize(
     ("attack", "options"),
-    [("pgd", {"steps": 1, "step_size": 0.1}), ("fgsm", {"noise": "off"}), ("fgsm", {"noise": "seeded"})],
+    [
+        ("pgd", {"steps": 1, "step_size": 0.1}),
+        ("fgsm", {"noise": "off"}),
+        ("fgsm", {"noise": "seeded"}),
+    ],
 )
 def test_no_clean_accuracy_where_the_attack_never_saw_the_model_as_it_is(attack, options, small):
     # PGD starts from a random point; an overridden noise mode is not the model's own clean pass.
     model = tiny_model("basic-cnn").eval()
-    assert evaluate_attack(model, small, attack, 0.1, attack_options=options, limit=8).clean_accuracy is None
+    assert (
+        evaluate_attack(model, small, attack, 0.1, attack_options=options, limit=8).clean_accuracy
+        is None
+    )
 
 
 def test_eps_sweep_rows_follow_the_eps_values(small):
@@ -68,7 +75,9 @@ def _tuned_in_fresh_process(env_extra: dict) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     env.update(env_extra)
     code = "from vonedemo.runtime import tune_allocator, allocator_state as s; print(tune_allocator(), tune_allocator(), s())"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     return out.stdout.strip()
 
 

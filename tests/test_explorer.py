@@ -39,9 +39,17 @@ def vone():
 # --- settings ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "kwargs",
-    [{"attack": "nope"}, {"eps": 1.5}, {"eps": -0.1}, {"gradient": "fixed"}, {"noise": "loud"},
-     {"eot_samples": 0}, {"pgd_steps": 0}, {"eot_samples": True}],
-)  # fmt: skip
+    [
+        {"attack": "nope"},
+        {"eps": 1.5},
+        {"eps": -0.1},
+        {"gradient": "fixed"},
+        {"noise": "loud"},
+        {"eot_samples": 0},
+        {"pgd_steps": 0},
+        {"eot_samples": True},
+    ],
+)
 def test_settings_refuse_bad_values(kwargs):
     with pytest.raises(ValueError):
         AttackSettings(**kwargs)
@@ -51,7 +59,13 @@ def test_settings_options_and_hashing():
     fgsm = AttackSettings(eps=0.2, eot_samples=3, gradient="repaired")
     assert fgsm.options() == {"gradient": "repaired", "eot_samples": 3}
     pgd = AttackSettings(attack="pgd", eps=0.3, pgd_steps=10, seed=4)
-    assert pgd.options() == {"gradient": "raw", "eot_samples": 1, "steps": 10, "step_size": 0.075, "seed": 4}
+    assert pgd.options() == {
+        "gradient": "raw",
+        "eot_samples": 1,
+        "steps": 10,
+        "step_size": 0.075,
+        "seed": 4,
+    }
     assert hash(pgd) == hash(AttackSettings(attack="pgd", eps=0.3, pgd_steps=10, seed=4))
     assert "PGD eps=0.30, 10 steps" in pgd.describe()
 
@@ -77,11 +91,17 @@ def test_attack_view_contents(cnn, digits):
     images, labels = digits
     view = attack_batch(cnn, images, labels, AttackSettings(eps=0.3), indices=np.arange(10, 18))
     assert len(view) == 8 and view.indices.tolist() == list(range(10, 18))
-    assert view.original.shape == view.adversarial.shape == (8, 28, 28) and view.original.dtype == np.uint8
+    assert (
+        view.original.shape == view.adversarial.shape == (8, 28, 28)
+        and view.original.dtype == np.uint8
+    )
     assert view.perturbation.shape == (8, 28, 28, 3)
     assert view.clean_probs.shape == (8, 10) and np.allclose(view.clean_probs.sum(1), 1, atol=1e-5)
     assert view.linf == pytest.approx(0.3, abs=1e-6)
-    assert np.abs(view.adversarial.astype(int) - view.original.astype(int)).max() <= round(0.3 * 255) + 1
+    assert (
+        np.abs(view.adversarial.astype(int) - view.original.astype(int)).max()
+        <= round(0.3 * 255) + 1
+    )
     assert view.clean_accuracy == pytest.approx(view.clean_correct.mean())
     assert view.flipped == int((view.clean_pred != view.adv_pred).sum())
     rows = view.rows()
@@ -94,7 +114,9 @@ def test_stalled_attack_is_flagged(vone, digits):
     raw = attack_batch(vone, images, labels, AttackSettings(eps=0.3, noise="off"))
     assert raw.health["nonfinite_gradient_fraction"] > 0.5  # the study's NaN gradient
     assert raw.stalled and "WARNING" in raw.health_sentence
-    repaired = attack_batch(vone, images, labels, AttackSettings(eps=0.3, gradient="repaired", noise="off"))
+    repaired = attack_batch(
+        vone, images, labels, AttackSettings(eps=0.3, gradient="repaired", noise="off")
+    )
     assert not repaired.stalled and repaired.linf > 0
 
 
@@ -104,13 +126,21 @@ def test_noisy_views_repeat_for_a_seed_and_leave_the_model_alone(vone, digits):
     a = attack_batch(vone, images, labels, AttackSettings(eps=0.2, gradient="repaired", seed=3))
     b = attack_batch(vone, images, labels, AttackSettings(eps=0.2, gradient="repaired", seed=3))
     c = attack_batch(vone, images, labels, AttackSettings(eps=0.2, gradient="repaired", seed=4))
-    assert np.array_equal(a.clean_probs, b.clean_probs) and np.array_equal(a.adversarial, b.adversarial)
+    assert np.array_equal(a.clean_probs, b.clean_probs) and np.array_equal(
+        a.adversarial, b.adversarial
+    )
     assert not np.array_equal(a.clean_probs, c.clean_probs)
     for mode in ("off", "seeded"):
         attack_batch(vone, images, labels, AttackSettings(eps=0.2, noise=mode))
     # The clean phase can be computed once and reused for every eps: same result.
     clean = explorer.clean_probabilities(vone, images, seed=3)
-    d = attack_batch(vone, images, labels, AttackSettings(eps=0.2, gradient="repaired", seed=3), clean_probs=clean)
+    d = attack_batch(
+        vone,
+        images,
+        labels,
+        AttackSettings(eps=0.2, gradient="repaired", seed=3),
+        clean_probs=clean,
+    )
     assert np.array_equal(d.clean_probs, a.clean_probs) and np.array_equal(d.adv_probs, a.adv_probs)
     assert vone.vone.noise_mode == "neuronal" and not vone.training
     assert all(torch.equal(before[k], v) for k, v in vone.state_dict().items())
@@ -121,7 +151,9 @@ def test_sample_accuracies(cnn, test_data):
     settings = AttackSettings(eps=0.3)
     clean = explorer.clean_sample_accuracy(cnn, test_data, 40)
     seen = []
-    result = explorer.attacked_sample_accuracy(cnn, test_data, settings, 40, on_batch=lambda d, t: seen.append((d, t)))
+    result = explorer.attacked_sample_accuracy(
+        cnn, test_data, settings, 40, on_batch=lambda d, t: seen.append((d, t))
+    )
     assert 0 <= clean <= 1 and 0 <= result["accuracy"] <= 1
     assert result["images"] == 40 and seen[-1] == (40, 40)
     assert not result["stalled"] and "L∞ applied 0.300" in result["sentence"]
@@ -141,7 +173,10 @@ def test_sample_indices(total, n, seed):
 
 def test_select(test_data):
     images, labels = explorer.select(test_data, [5, 2])
-    assert torch.equal(images, test_data.images[[5, 2]]) and labels.tolist() == test_data.labels[[5, 2]].tolist()
+    assert (
+        torch.equal(images, test_data.images[[5, 2]])
+        and labels.tolist() == test_data.labels[[5, 2]].tolist()
+    )
 
 
 # --- checkpoint names --------------------------------------------------------------------------
@@ -156,9 +191,15 @@ def test_sanitize_name_is_always_a_safe_stem(text):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("my run/../../evil name", "my-run-evil-name"), ("../../etc/passwd", "etc-passwd"), ("..", "model"),
-     ("x.pt", "x"), ("  ", "model"), ("basic-cnn-1ep", "basic-cnn-1ep")],
-)  # fmt: skip
+    [
+        ("my run/../../evil name", "my-run-evil-name"),
+        ("../../etc/passwd", "etc-passwd"),
+        ("..", "model"),
+        ("x.pt", "x"),
+        ("  ", "model"),
+        ("basic-cnn-1ep", "basic-cnn-1ep"),
+    ],
+)
 def test_sanitize_examples(text, expected):
     assert explorer.sanitize_name(text) == expected
 
@@ -186,7 +227,9 @@ def test_save_app_checkpoint_round_trip(tmp_path, cnn):
     second = explorer.save_app_checkpoint(tmp_path, "mine", cnn, {"made_by": "test"})
     assert (first.name, second.name) == ("mine.pt", "mine-2.pt")
     model, meta = load_checkpoint(first)
-    assert meta["name"] == "mine" and meta["made_by"] == "test" and model.registry_name == "basic-cnn"
+    assert (
+        meta["name"] == "mine" and meta["made_by"] == "test" and model.registry_name == "basic-cnn"
+    )
     assert set(explorer.app_checkpoints(tmp_path)) == {first, second}
 
 
@@ -206,22 +249,47 @@ def test_app_checkpoint_dir(monkeypatch, tmp_path):
 # --- measured results --------------------------------------------------------------------------
 def test_read_measured_prefers_the_summary_then_the_manifest(tmp_path):
     summary = tmp_path / "summary.json"
-    summary.write_text(json.dumps({"models": {
-        "basic-cnn": {"clean": 99.0, "fgsm": 10.0, "test_images": 10000,
-                      "eps_curve": [{"eps": 0.35, "accuracy": 10.0}, {"eps": 0, "accuracy": 99.0},
-                                    {"eps": 7, "accuracy": 1.0}, {"eps": 0.1, "accuracy": "x"}]},
-        "mlp": {"clean": 250.0},  # impossible: dropped
-        "junk": "not a row",
-    }}))  # fmt: skip
-    manifest = {"models": {"basic-cnn": {"clean_accuracy": 1.0, "fgsm_accuracy": 1.0},
-                           "convnet": {"clean_accuracy": 98.0, "fgsm_accuracy": 20.0, "test_images": 500}}}  # fmt: skip
+    summary.write_text(
+        json.dumps(
+            {
+                "models": {
+                    "basic-cnn": {
+                        "clean": 99.0,
+                        "fgsm": 10.0,
+                        "test_images": 10000,
+                        "eps_curve": [
+                            {"eps": 0.35, "accuracy": 10.0},
+                            {"eps": 0, "accuracy": 99.0},
+                            {"eps": 7, "accuracy": 1.0},
+                            {"eps": 0.1, "accuracy": "x"},
+                        ],
+                    },
+                    "mlp": {"clean": 250.0},  # impossible: dropped
+                    "junk": "not a row",
+                }
+            }
+        )
+    )
+    manifest = {
+        "models": {
+            "basic-cnn": {"clean_accuracy": 1.0, "fgsm_accuracy": 1.0},
+            "convnet": {"clean_accuracy": 98.0, "fgsm_accuracy": 20.0, "test_images": 500},
+        }
+    }
     measured, notes = explorer.read_measured(summary, manifest)
     assert notes == []
-    assert measured["basic-cnn"]["clean"] == 99.0 and measured["basic-cnn"]["source"] == "summary.json"
+    assert (
+        measured["basic-cnn"]["clean"] == 99.0 and measured["basic-cnn"]["source"] == "summary.json"
+    )
     assert [p["eps"] for p in measured["basic-cnn"]["eps_curve"]] == [0.0, 0.35]
     assert "mlp" not in measured and "junk" not in measured
-    assert measured["convnet"] == {"clean": 98.0, "fgsm": 20.0, "test_images": 500, "eps_curve": [],
-                                   "source": "checkpoints/manifest.json"}  # fmt: skip
+    assert measured["convnet"] == {
+        "clean": 98.0,
+        "fgsm": 20.0,
+        "test_images": 500,
+        "eps_curve": [],
+        "source": "checkpoints/manifest.json",
+    }
 
 
 def test_read_measured_reports_a_broken_summary(tmp_path):
@@ -234,10 +302,15 @@ def test_read_measured_reports_a_broken_summary(tmp_path):
 
 def test_measure_model(cnn, test_data):
     calls = []
-    row = explorer.measure_model(cnn, test_data, limit=30, eps_values=(0.1,), on_eps=lambda d, n: calls.append((d, n)))
+    row = explorer.measure_model(
+        cnn, test_data, limit=30, eps_values=(0.1,), on_eps=lambda d, n: calls.append((d, n))
+    )
     assert [p["eps"] for p in row["eps_curve"]] == [0.0, 0.1, 0.35]
     assert calls[-1] == (3, 3)
-    assert row["clean"] == row["eps_curve"][0]["accuracy"] and row["fgsm"] == row["eps_curve"][2]["accuracy"]
+    assert (
+        row["clean"] == row["eps_curve"][0]["accuracy"]
+        and row["fgsm"] == row["eps_curve"][2]["accuracy"]
+    )
     assert row["test_images"] == 30 and row["health"]["linf"] == pytest.approx(0.35, abs=1e-6)
 
 

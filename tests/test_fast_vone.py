@@ -28,7 +28,9 @@ def block():
     return VOneBlock(VOneConfig())
 
 
-def dense(block: VOneBlock, x: torch.Tensor, gradient: str, noise: torch.Tensor | None) -> torch.Tensor:
+def dense(
+    block: VOneBlock, x: torch.Tensor, gradient: str, noise: torch.Tensor | None
+) -> torch.Tensor:
     """The study's block, written out: dense 25x25 convolutions of both quadrature banks,
     cells, gain, then noise (given in the fast block's channel order) and ReLU."""
     cfg, bank = block.config, block.bank
@@ -53,7 +55,11 @@ def grads(block, x, gradient, noise_setting, grad_out=None):
         xx = x.clone().requires_grad_(True)
         with noise_mode(mode, seed), gradient_mode(gradient):
             out = fn(xx)
-        g_out = grad_out if grad_out is not None else torch.linspace(-1, 1, out.shape[1]).view(1, -1, 1, 1).expand_as(out)
+        g_out = (
+            grad_out
+            if grad_out is not None
+            else torch.linspace(-1, 1, out.shape[1]).view(1, -1, 1, 1).expand_as(out)
+        )
         results.append(torch.autograd.grad(out, xx, g_out)[0])
     return results
 
@@ -76,7 +82,11 @@ def inputs(digits):
     x = digits[0]
     torch.manual_seed(0)
     lifted = (x[:3] + 0.3 * torch.sign(torch.randn(3, 1, 28, 28))).clamp(0, 1)
-    return {"digits": x[:3], "uniform": torch.rand(2, 1, 28, 28), "mixed": torch.cat([x[4:5], lifted])}
+    return {
+        "digits": x[:3],
+        "uniform": torch.rand(2, 1, 28, 28),
+        "mixed": torch.cat([x[4:5], lifted]),
+    }
 
 
 def test_plan_covers_every_channel_once_with_room_for_its_kernel(block):
@@ -84,7 +94,10 @@ def test_plan_covers_every_channel_once_with_room_for_its_kernel(block):
     assert torch.equal(bank.channel_order.sort().values, torch.arange(512))
     assert torch.equal(bank.channel_order[bank.inverse_order], torch.arange(512))
     exact = torch.cat(
-        [kernel_radius(bank.q0[:256]), torch.maximum(kernel_radius(bank.q0[256:]), kernel_radius(bank.q1))]
+        [
+            kernel_radius(bank.q0[:256]),
+            torch.maximum(kernel_radius(bank.q0[256:]), kernel_radius(bank.q1)),
+        ]
     )
     covered = []
     for g in bank._groups:
@@ -106,7 +119,10 @@ def test_plan_covers_every_channel_once_with_room_for_its_kernel(block):
 def test_values_match_the_dense_block(block, inputs, name):
     x = inputs[name]
     with torch.no_grad(), noise_mode("off"):
-        fast, ref = block(x, canonical=False), dense(block, x, "raw", None).index_select(1, block.channel_order)
+        fast, ref = (
+            block(x, canonical=False),
+            dense(block, x, "raw", None).index_select(1, block.channel_order),
+        )
     assert (fast - ref).abs().max() <= TOL * ref.abs().max()
     with torch.no_grad(), noise_mode("seeded", 3):  # the fused noise arithmetic
         fast = block(x, canonical=False)
@@ -307,7 +323,9 @@ def test_attacks_promise_an_input_gradient_only(digits):
     handle = model.backend.register_full_backward_hook(lambda *args: calls.append(1))
     try:
         x, y = digits[0][:2], digits[1][:2]
-        assert torch.equal(fgsm(model, x, y, 0.35), x)  # sign(NaN) = 0: nothing moves, as in the study
+        assert torch.equal(
+            fgsm(model, x, y, 0.35), x
+        )  # sign(NaN) = 0: nothing moves, as in the study
         assert not torch.equal(fgsm(model, x, y, 0.35, gradient="repaired"), x)
     finally:
         handle.remove()

@@ -23,7 +23,9 @@ def test_only_loopback_host_is_accepted(host):
     assert info.value.code == 2
 
 
-@pytest.mark.parametrize("argv", [["--sessions", "51"], ["--sessions", "0"], ["--seconds", "601"], ["--seconds", "0"]])
+@pytest.mark.parametrize(
+    "argv", [["--sessions", "51"], ["--sessions", "0"], ["--seconds", "601"], ["--seconds", "0"]]
+)
 def test_count_and_time_are_bounded(argv):
     with pytest.raises(SystemExit) as info:
         load_test.parse_args(argv)
@@ -57,7 +59,17 @@ def test_tiny_load_run(tmp_path):
         "VONEDEMO_APP_THREADS": "1",  # light on a shared machine
         "VONEDEMO_APP_CHECKPOINTS": str(tmp_path / "ckpt"),  # no user-trained models in the picker
     }
-    cmd = [sys.executable, str(SCRIPT), "--tiny", "--sessions", "2", "--seconds", "5", "--json", str(out)]
+    cmd = [
+        sys.executable,
+        str(SCRIPT),
+        "--tiny",
+        "--sessions",
+        "2",
+        "--seconds",
+        "5",
+        "--json",
+        str(out),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "grid latency" in proc.stdout
@@ -66,6 +78,8 @@ def test_tiny_load_run(tmp_path):
     assert report["sessions_ready"] == 2
     assert report["requests_completed"] >= 4
     assert report["latency_grid"]["p50_ms"] > 0
-    assert report["latency_run"]["p50_ms"] >= report["latency_grid"]["p50_ms"]  # the grid comes first
+    assert (
+        report["latency_run"]["p50_ms"] >= report["latency_grid"]["p50_ms"]
+    )  # the grid comes first
     memory = report["memory"]
     assert memory["before_mb"] > 0 and memory["peak_during_mb"] > 0 and memory["after_mb"] > 0

@@ -26,7 +26,11 @@ def test_registry_has_the_eight_study_models():
 def test_unknown_name_lists_known_ones():
     with pytest.raises(UnknownNameError) as e:
         create_model("resnet9000")
-    assert "resnet9000" in str(e.value) and "vone-alexnet" in str(e.value) and "basic-cnn" in str(e.value)
+    assert (
+        "resnet9000" in str(e.value)
+        and "vone-alexnet" in str(e.value)
+        and "basic-cnn" in str(e.value)
+    )
     with pytest.raises(ValueError):  # also a ValueError for callers that catch that
         build_model("nope")
 
@@ -60,7 +64,9 @@ def test_a_fresh_model_starts_near_a_uniform_guess(name, test_data):
 
 @pytest.mark.parametrize("name", ALL)
 def test_rejects_wrong_image_shapes(name):
-    model = build_model(name, **({"simple_channels": 4, "complex_channels": 4} if "vone" in name else {}))
+    model = build_model(
+        name, **({"simple_channels": 4, "complex_channels": 4} if "vone" in name else {})
+    )
     for bad in (torch.rand(2, 3, 28, 28), torch.rand(2, 1, 32, 32), torch.rand(1, 28, 28)):
         with pytest.raises(ValueError, match="28"):
             model(bad)

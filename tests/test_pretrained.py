@@ -30,14 +30,30 @@ def test_the_manifest_covers_the_study_and_reference_models():
 def test_each_file_matches_its_manifest_hash(name):
     entry = MANIFEST[name]
     assert sha256_file(CHECKPOINTS / entry["file"]) == entry["sha256"]
-    for field in ("model", "builder_args", "data", "epochs", "seed", "train_seconds", "weight_init"):
+    for field in (
+        "model",
+        "builder_args",
+        "data",
+        "epochs",
+        "seed",
+        "train_seconds",
+        "weight_init",
+    ):
         assert field in entry, field
 
 
 def test_training_a_pretrained_model_records_how_it_was_made(tmp_path):
-    entry = train_pretrained("vone-mlp", directory=tmp_path, config=TrainConfig(epochs=1, limit=64, eval_limit=None),
-                             model_options={"simple_channels": 8, "complex_channels": 8})  # fmt: skip
-    assert entry["weight_init"] == WEIGHT_INIT and entry["epochs"] == 1 and entry["data"].endswith("(64 images)")
+    entry = train_pretrained(
+        "vone-mlp",
+        directory=tmp_path,
+        config=TrainConfig(epochs=1, limit=64, eval_limit=None),
+        model_options={"simple_channels": 8, "complex_channels": 8},
+    )
+    assert (
+        entry["weight_init"] == WEIGHT_INIT
+        and entry["epochs"] == 1
+        and entry["data"].endswith("(64 images)")
+    )
     assert read_manifest(tmp_path)["models"]["vone-mlp"] == entry
     assert sha256_file(tmp_path / entry["file"]) == entry["sha256"]
     model, metadata = load_checkpoint(tmp_path / entry["file"])
@@ -49,7 +65,9 @@ def test_training_a_pretrained_model_records_how_it_was_made(tmp_path):
 def test_clean_accuracy_on_1000_images_matches_the_manifest(name):
     entry = MANIFEST[name]
     if entry.get("clean_accuracy") is None:
-        pytest.fail(f"{name}: the manifest has no clean accuracy (run `python -m vonedemo reproduce`)")
+        pytest.fail(
+            f"{name}: the manifest has no clean accuracy (run `python -m vonedemo reproduce`)"
+        )
     model = create_model(name, pretrained=True)
     assert not model.training
     torch.manual_seed(0)
@@ -63,11 +81,28 @@ def test_reproduce_smoke_run_writes_tables_curves_summary_and_readme(tmp_path, m
     readme = tmp_path / "README.md"
     readme.write_text("# demo\n")
     out = tmp_path / "results"
-    code = main([
-        "reproduce", "--models", "basic-cnn", "vone-basic-cnn", "--limit", "100", "--rounds", "1",
-        "--sweep-limit", "40", "--finetune-train-limit", "64", "--finetune-eval-limit", "40",
-        "--out", str(out), "--readme", str(readme),
-    ])  # fmt: skip
+    code = main(
+        [
+            "reproduce",
+            "--models",
+            "basic-cnn",
+            "vone-basic-cnn",
+            "--limit",
+            "100",
+            "--rounds",
+            "1",
+            "--sweep-limit",
+            "40",
+            "--finetune-train-limit",
+            "64",
+            "--finetune-eval-limit",
+            "40",
+            "--out",
+            str(out),
+            "--readme",
+            str(readme),
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     for name in ("basic-cnn", "vone-basic-cnn"):

@@ -35,8 +35,11 @@ def test_sigkill_during_save_keeps_the_previous_checkpoint(tmp_path):
     path = tmp_path / "model.pt"
     save_checkpoint(path, tiny_model("basic-cnn"), {"version": 0})
     for delay in (0.3, 0.9, 1.7):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(ROOT), path=str(path))],
-                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER.format(root=str(ROOT), path=str(path))],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)

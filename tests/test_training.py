@@ -10,8 +10,14 @@ def test_two_step_train_fires_callbacks_and_learns(test_data):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     steps, epochs = [], []
     data = test_data.subset(128)
-    history = train(model, data, TrainConfig(epochs=1, batch_size=64), test_data=data,
-                    on_step=steps.append, on_epoch=epochs.append)  # fmt: skip
+    history = train(
+        model,
+        data,
+        TrainConfig(epochs=1, batch_size=64),
+        test_data=data,
+        on_step=steps.append,
+        on_epoch=epochs.append,
+    )
     assert [s.step for s in steps] == [1, 2] and steps[-1].total_steps == 2
     assert len(epochs) == 1 and epochs[0].test_accuracy is not None
     assert history.steps == steps and history.epochs == epochs
@@ -41,9 +47,12 @@ def test_adversarial_finetune_works_on_a_copy_and_reports_rounds(test_data):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rounds = []
     result = adversarial_finetune(
-        model, test_data.subset(128), test_data.subset(64),
-        FinetuneConfig(rounds=2, train_limit=128, eval_limit=64), on_round=rounds.append,
-    )  # fmt: skip
+        model,
+        test_data.subset(128),
+        test_data.subset(64),
+        FinetuneConfig(rounds=2, train_limit=128, eval_limit=64),
+        on_round=rounds.append,
+    )
     assert [r.round for r in rounds] == [0, 1, 2]
     assert rounds[0].train_loss is None and rounds[1].train_loss is not None
     assert all(0 <= r.clean_accuracy <= 1 and 0 <= r.adversarial_accuracy <= 1 for r in rounds)
@@ -78,8 +87,15 @@ def test_adversarial_warmup_ramps_eps_from_zero(test_data, monkeypatch):
 
     monkeypatch.setattr(training, "_adversarial_batch", spy)
     data = test_data.subset(64)
-    config = TrainConfig(epochs=2, batch_size=16, adversarial="pgd", adv_eps=0.3, adv_steps=2,
-                         adv_step_size=0.2, adv_warmup_epochs=1)  # fmt: skip
+    config = TrainConfig(
+        epochs=2,
+        batch_size=16,
+        adversarial="pgd",
+        adv_eps=0.3,
+        adv_steps=2,
+        adv_step_size=0.2,
+        adv_warmup_epochs=1,
+    )
     train(tiny_model("basic-cnn"), data, config)
     assert len(seen) == 8
     assert seen[0] <= 0.3 / 4 + 1e-6  # step 1 of 4 warm-up steps

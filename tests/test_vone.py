@@ -151,7 +151,9 @@ def test_noise_formula(block):
     (seed,) = torch.randint(0, 2**62, (1,)).tolist()
     n = torch.randn(x.shape[1:], generator=torch.Generator().manual_seed(seed)).unsqueeze(0)
     u = x * cfg.noise_scale + cfg.noise_level
-    expected = F.relu((u + n * torch.sqrt(F.relu(u) + cfg.noise_eps) - cfg.noise_level) / cfg.noise_scale)
+    expected = F.relu(
+        (u + n * torch.sqrt(F.relu(u) + cfg.noise_eps) - cfg.noise_level) / cfg.noise_scale
+    )
     assert torch.allclose(out, expected, atol=1e-5)
 
 

@@ -26,7 +26,9 @@ def test_the_studys_bank_has_the_documented_shapes():
     assert tuple(b.bank.q0.shape) == (512, 1, 25, 25) and tuple(b.bank.q1.shape) == (256, 1, 25, 25)
     rows = vv.params_table(b)
     assert len(rows) == 512 and list(rows[0]) == ["channel", "cell", *vv.PARAM_LABELS.values()]
-    assert {r["cell"] for r in rows[:256]} == {"simple"} and {r["cell"] for r in rows[256:]} == {"complex"}
+    assert {r["cell"] for r in rows[:256]} == {"simple"} and {r["cell"] for r in rows[256:]} == {
+        "complex"
+    }
 
 
 @pytest.mark.parametrize("by", vv.SORT_KEYS)
@@ -34,7 +36,11 @@ def test_the_studys_bank_has_the_documented_shapes():
 def test_gallery_order_sorts_by_each_parameter(block, by, descending):
     order = vv.gallery_order(block, by, descending=descending)
     assert sorted(order.tolist()) == list(range(10))
-    keys = order.astype(float) if by == "index" else vv.params_array(block)[order, vv.PARAM_COLUMNS.index(by)]
+    keys = (
+        order.astype(float)
+        if by == "index"
+        else vv.params_array(block)[order, vv.PARAM_COLUMNS.index(by)]
+    )
     assert np.all(np.diff(keys) <= 0) if descending else np.all(np.diff(keys) >= 0)
 
 
@@ -72,7 +78,10 @@ def test_diverging_and_heat_tiles():
     assert rgb[0, 0, 1].tolist() == [255, 0, 0] and rgb[0, 1, 0].tolist() == [0, 0, 255]
     heat = vv.heat_tiles(np.array([[[0.0, 2.0]]]))
     assert heat[0, 0, 0].tolist() == [0, 0, 4] and heat[0, 0, 1].tolist() == [252, 253, 191]
-    assert vv.heat_tiles(np.array([[[0.0, 2.0]]]), vmax=4.0)[0, 0, 1].tolist() != heat[0, 0, 1].tolist()
+    assert (
+        vv.heat_tiles(np.array([[[0.0, 2.0]]]), vmax=4.0)[0, 0, 1].tolist()
+        != heat[0, 0, 1].tolist()
+    )
 
 
 def test_mosaic_layout():

@@ -11,40 +11,78 @@ import streamlit as st
 RIGHT, WRONG = "#2e9d4f", "#d43c3c"
 CLEAN_COLOUR, ADV_COLOUR = "#3b6fd1", "#e0742b"
 STUDY_GREY = "#8a8799"
-_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"orientation": "h", "y": -0.2}}
+_LAYOUT = {
+    "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+    "legend": {"orientation": "h", "y": -0.2},
+}
 
 
 @st.cache_data(max_entries=128, show_spinner=False)  # built again on every rerun otherwise
-def confidence_bars(clean_probs: Sequence[float], adv_probs: Sequence[float], label: int, eps: float) -> go.Figure:
+def confidence_bars(
+    clean_probs: Sequence[float], adv_probs: Sequence[float], label: int, eps: float
+) -> go.Figure:
     """The ten class probabilities of one digit, before and after the attack."""
     classes = [str(c) for c in range(10)]
     fig = go.Figure(
         [
-            go.Bar(name="original", x=classes, y=100 * np.asarray(clean_probs), marker_color=CLEAN_COLOUR),
-            go.Bar(name=f"adversarial (eps {eps:.2f})", x=classes, y=100 * np.asarray(adv_probs),
-                   marker_color=ADV_COLOUR),
+            go.Bar(
+                name="original",
+                x=classes,
+                y=100 * np.asarray(clean_probs),
+                marker_color=CLEAN_COLOUR,
+            ),
+            go.Bar(
+                name=f"adversarial (eps {eps:.2f})",
+                x=classes,
+                y=100 * np.asarray(adv_probs),
+                marker_color=ADV_COLOUR,
+            ),
         ]
-    )  # fmt: skip
+    )
     fig.update_layout(
-        barmode="group", title=f"Confidence per class (true label {label})", height=320,
-        yaxis={"title": "confidence %", "range": [0, 100]}, xaxis={"title": "class", "type": "category"},
+        barmode="group",
+        title=f"Confidence per class (true label {label})",
+        height=320,
+        yaxis={"title": "confidence %", "range": [0, 100]},
+        xaxis={"title": "class", "type": "category"},
         **_LAYOUT,
-    )  # fmt: skip
+    )
     return fig
 
 
-def loss_figure(steps: Sequence[int], losses: Sequence[float], total_steps: int | None = None) -> go.Figure:
+def loss_figure(
+    steps: Sequence[int], losses: Sequence[float], total_steps: int | None = None
+) -> go.Figure:
     """Training loss per step, with a running mean."""
     losses = np.asarray(losses, dtype=float)
-    fig = go.Figure(go.Scatter(x=list(steps), y=losses, mode="lines", name="batch loss",
-                               line={"color": "#c9c2e8", "width": 1}))  # fmt: skip
+    fig = go.Figure(
+        go.Scatter(
+            x=list(steps),
+            y=losses,
+            mode="lines",
+            name="batch loss",
+            line={"color": "#c9c2e8", "width": 1},
+        )
+    )
     if len(losses) >= 5:
         k = max(5, len(losses) // 20)
         smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
-        fig.add_trace(go.Scatter(x=list(steps)[k - 1 :], y=smooth, mode="lines", name=f"mean of {k}",
-                                 line={"color": "#5b3cc4", "width": 2}))  # fmt: skip
-    fig.update_layout(title="Training loss", height=300, xaxis={"title": "step", "range": [0, total_steps or None]},
-                      yaxis={"title": "cross-entropy", "rangemode": "tozero"}, **_LAYOUT)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=list(steps)[k - 1 :],
+                y=smooth,
+                mode="lines",
+                name=f"mean of {k}",
+                line={"color": "#5b3cc4", "width": 2},
+            )
+        )
+    fig.update_layout(
+        title="Training loss",
+        height=300,
+        xaxis={"title": "step", "range": [0, total_steps or None]},
+        yaxis={"title": "cross-entropy", "rangemode": "tozero"},
+        **_LAYOUT,
+    )
     return fig
 
 
@@ -52,35 +90,76 @@ def accuracy_figure(epochs: Sequence[dict], planned: int) -> go.Figure:
     """Train and test accuracy (%) after each epoch."""
     xs = [e["epoch"] for e in epochs]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=xs, y=[100 * e["train_accuracy"] for e in epochs], mode="lines+markers",
-                             name="train (running)", line={"color": CLEAN_COLOUR}))  # fmt: skip
-    test = [(e["epoch"], 100 * e["test_accuracy"]) for e in epochs if e.get("test_accuracy") is not None]
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=[100 * e["train_accuracy"] for e in epochs],
+            mode="lines+markers",
+            name="train (running)",
+            line={"color": CLEAN_COLOUR},
+        )
+    )
+    test = [
+        (e["epoch"], 100 * e["test_accuracy"]) for e in epochs if e.get("test_accuracy") is not None
+    ]
     if test:
-        fig.add_trace(go.Scatter(x=[t[0] for t in test], y=[t[1] for t in test], mode="lines+markers",
-                                 name="test", line={"color": RIGHT}))  # fmt: skip
-    fig.update_layout(title="Accuracy per epoch", height=300,
-                      xaxis={"title": "epoch", "range": [0.5, max(planned, 1) + 0.5], "dtick": 1},
-                      yaxis={"title": "accuracy %", "range": [0, 100]}, **_LAYOUT)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[t[0] for t in test],
+                y=[t[1] for t in test],
+                mode="lines+markers",
+                name="test",
+                line={"color": RIGHT},
+            )
+        )
+    fig.update_layout(
+        title="Accuracy per epoch",
+        height=300,
+        xaxis={"title": "epoch", "range": [0.5, max(planned, 1) + 0.5], "dtick": 1},
+        yaxis={"title": "accuracy %", "range": [0, 100]},
+        **_LAYOUT,
+    )
     return fig
 
 
-def finetune_figure(rounds: Sequence[dict], planned: int, study: dict | None, study_label: str = "") -> go.Figure:
+def finetune_figure(
+    rounds: Sequence[dict], planned: int, study: dict | None, study_label: str = ""
+) -> go.Figure:
     """Clean and adversarial accuracy (%) per round, ours solid, the study's dashed."""
     fig = go.Figure()
     if study:
         n = len(study.get("clean", []))
         for key, colour in (("clean", CLEAN_COLOUR), ("adversarial", ADV_COLOUR)):
             values = study.get(key) or []
-            fig.add_trace(go.Scatter(x=list(range(n)), y=values, mode="lines", name=f"study {key} ({study_label})",
-                                     line={"color": colour, "dash": "dash", "width": 1.5}, opacity=0.6))  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=list(range(n)),
+                    y=values,
+                    mode="lines",
+                    name=f"study {key} ({study_label})",
+                    line={"color": colour, "dash": "dash", "width": 1.5},
+                    opacity=0.6,
+                )
+            )
     xs = [r["round"] for r in rounds]
     for key, colour in (("clean", CLEAN_COLOUR), ("adversarial", ADV_COLOUR)):
-        fig.add_trace(go.Scatter(x=xs, y=[r[key] for r in rounds], mode="lines+markers", name=f"ours {key}",
-                                 line={"color": colour, "width": 3}))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[r[key] for r in rounds],
+                mode="lines+markers",
+                name=f"ours {key}",
+                line={"color": colour, "width": 3},
+            )
+        )
     right = max(planned, 1) if not study else max(planned, 1, len(study.get("clean", [])) - 1)
-    fig.update_layout(title="Accuracy on test digits after each fine-tuning round", height=380,
-                      xaxis={"title": "round (0 = before fine-tuning)", "range": [-0.3, right + 0.3]},
-                      yaxis={"title": "accuracy %", "range": [0, 100]}, **_LAYOUT)  # fmt: skip
+    fig.update_layout(
+        title="Accuracy on test digits after each fine-tuning round",
+        height=380,
+        xaxis={"title": "round (0 = before fine-tuning)", "range": [-0.3, right + 0.3]},
+        yaxis={"title": "accuracy %", "range": [0, 100]},
+        **_LAYOUT,
+    )
     return fig
 
 
@@ -95,10 +174,22 @@ def compare_bars(rows: Sequence[dict]) -> go.Figure:
     )
     fig = go.Figure()
     for key, name, colour, alpha in series:
-        fig.add_trace(go.Bar(name=name, x=labels, y=[r.get(key) for r in rows], marker_color=colour,
-                             opacity=alpha))  # fmt: skip
-    fig.update_layout(barmode="group", title="The study's numbers beside ours", height=420,
-                      yaxis={"title": "accuracy %", "range": [0, 100]}, **_LAYOUT)  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                name=name,
+                x=labels,
+                y=[r.get(key) for r in rows],
+                marker_color=colour,
+                opacity=alpha,
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        title="The study's numbers beside ours",
+        height=420,
+        yaxis={"title": "accuracy %", "range": [0, 100]},
+        **_LAYOUT,
+    )
     return fig
 
 
@@ -109,10 +200,23 @@ def eps_figure(curves: dict[str, Sequence[dict]]) -> go.Figure:
         if not points:
             continue
         dash = "dash" if label.lower().startswith("vone") else "solid"
-        fig.add_trace(go.Scatter(x=[p["eps"] for p in points], y=[p["accuracy"] for p in points],
-                                 mode="lines+markers", name=label, line={"dash": dash}))  # fmt: skip
-    fig.add_vline(x=0.35, line={"color": STUDY_GREY, "dash": "dot"}, annotation_text="study's eps 0.35")
-    fig.update_layout(title="FGSM accuracy against eps", height=420,
-                      xaxis={"title": "eps (pixel units)"}, yaxis={"title": "accuracy %", "range": [0, 100]},
-                      **_LAYOUT)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[p["eps"] for p in points],
+                y=[p["accuracy"] for p in points],
+                mode="lines+markers",
+                name=label,
+                line={"dash": dash},
+            )
+        )
+    fig.add_vline(
+        x=0.35, line={"color": STUDY_GREY, "dash": "dot"}, annotation_text="study's eps 0.35"
+    )
+    fig.update_layout(
+        title="FGSM accuracy against eps",
+        height=420,
+        xaxis={"title": "eps (pixel units)"},
+        yaxis={"title": "accuracy %", "range": [0, 100]},
+        **_LAYOUT,
+    )
     return fig

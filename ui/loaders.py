@@ -79,7 +79,9 @@ def pretrained_choice(name: str) -> ModelChoice:
     label = f"{models.model_label(name)} ({name})"
     key = f"pretrained:{name}"
     if tiny_mode():
-        return ModelChoice(key, name, f"{label} · untrained stand-in", "pretrained", True, stamp="tiny")
+        return ModelChoice(
+            key, name, f"{label} · untrained stand-in", "pretrained", True, stamp="tiny"
+        )
     try:
         entry = checkpoints.read_manifest()["models"].get(name)
         ready = checkpoints.pretrained_available(name)
@@ -87,9 +89,13 @@ def pretrained_choice(name: str) -> ModelChoice:
         return ModelChoice(key, name, label, "pretrained", False, reason=str(e))
     if not ready:
         return ModelChoice(
-            key, name, label, "pretrained", False,
+            key,
+            name,
+            label,
+            "pretrained",
+            False,
             reason=f"the shipped checkpoint of {name} is not in {checkpoints.default_checkpoint_dir()} yet; {REGENERATE}",
-        )  # fmt: skip
+        )
     return ModelChoice(key, name, label, "pretrained", True, stamp=str(entry.get("sha256", "")))
 
 
@@ -116,10 +122,14 @@ def app_choice(path: Path) -> ModelChoice:
     info = _checkpoint_summary(str(path), stamp)
     key = f"app:{path.name}"
     if info["error"]:
-        return ModelChoice(key, "", f"{path.stem} (unreadable)", "app", False, reason=info["error"], stamp=stamp)
+        return ModelChoice(
+            key, "", f"{path.stem} (unreadable)", "app", False, reason=info["error"], stamp=stamp
+        )
     name = info["name"]
     what = info["metadata"].get("made_by", "saved in the app")
-    return ModelChoice(key, name, f"{path.stem} · {models.model_label(name)}, {what}", "app", True, stamp=stamp)
+    return ModelChoice(
+        key, name, f"{path.stem} · {models.model_label(name)}, {what}", "app", True, stamp=stamp
+    )
 
 
 def model_choices(*, include_app: bool = True, vone_only: bool = False) -> list[ModelChoice]:
@@ -170,7 +180,10 @@ def load_model(key: str) -> tuple[nn.Module, dict]:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
                 model = build_fresh_model(rest)
-            return _freeze(model), {"model": rest, "made_by": "untrained stand-in (VONEDEMO_APP_MODELS=tiny)"}
+            return _freeze(model), {
+                "model": rest,
+                "made_by": "untrained stand-in (VONEDEMO_APP_MODELS=tiny)",
+            }
         return checkpoints.load_pretrained(rest)
     if kind == "app":
         return load_checkpoint_file(explorer.app_checkpoint_dir() / Path(rest).name)
@@ -262,17 +275,23 @@ def clean_probs(key: str, stamp: str, noise: str | None, seed: int, n: int, samp
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def attack_view(key: str, stamp: str, settings: AttackSettings, n: int, sample_seed: int) -> AttackView:
+def attack_view(
+    key: str, stamp: str, settings: AttackSettings, n: int, sample_seed: int
+) -> AttackView:
     """The explorer's grid: ``n`` test digits drawn with ``sample_seed``, attacked."""
     model, _ = get_model(key)
     idx, images, labels = _sample(n, sample_seed)
     before = clean_probs(key, stamp, settings.noise, settings.seed, n, sample_seed)
     with compute_slot():
-        return explorer.attack_batch(model, images, labels, settings, indices=idx, clean_probs=before)
+        return explorer.attack_batch(
+            model, images, labels, settings, indices=idx, clean_probs=before
+        )
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def grid_pictures(key: str, stamp: str, settings: AttackSettings, n: int, sample_seed: int) -> list[str]:
+def grid_pictures(
+    key: str, stamp: str, settings: AttackSettings, n: int, sample_seed: int
+) -> list[str]:
     """The grid's original | adversarial | perturbation strips as PNG data URLs. Encoding (and,
     for arrays or bytes, Streamlit's own decoding and storing) of sixteen pictures was most of
     a rerun's work once the attack is cached — and with a class, every session reruns."""
@@ -289,7 +308,9 @@ def grid_pictures(key: str, stamp: str, settings: AttackSettings, n: int, sample
         buffer = io.BytesIO()
         strip = digit_strip(view.original[i], view.adversarial[i], view.perturbation[i])
         Image.fromarray(strip).save(buffer, format="PNG", compress_level=6)
-        pictures.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
+        pictures.append(
+            "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        )
     return pictures
 
 
@@ -341,7 +362,14 @@ def clear_model_caches() -> None:
     """Forget cached models and results (tests; after files change on disk)."""
     for fn in (_cached_model, _cached_data, _study_block):
         fn.clear()
-    for fn in (_checkpoint_summary, clean_probs, attack_view, grid_pictures, digit_view, sample_attack_accuracy,
-               sample_clean_accuracy):
+    for fn in (
+        _checkpoint_summary,
+        clean_probs,
+        attack_view,
+        grid_pictures,
+        digit_view,
+        sample_attack_accuracy,
+        sample_clean_accuracy,
+    ):
         fn.clear()
     _sample_scored.clear()

@@ -61,9 +61,14 @@ class TrainingMonitor:
 
     def on_epoch(self, info: EpochInfo) -> None:
         self.epoch_rows.append(
-            {"epoch": info.epoch, "train_loss": info.train_loss, "train_accuracy": info.train_accuracy,
-             "test_accuracy": info.test_accuracy, "seconds": info.seconds}
-        )  # fmt: skip
+            {
+                "epoch": info.epoch,
+                "train_loss": info.train_loss,
+                "train_accuracy": info.train_accuracy,
+                "test_accuracy": info.test_accuracy,
+                "seconds": info.seconds,
+            }
+        )
         self.draw_accuracy()
 
     def draw_loss(self) -> None:
@@ -97,10 +102,14 @@ class FinetuneMonitor:
 
     def on_round(self, info: RoundInfo) -> None:
         self.rows.append(
-            {"round": info.round, "clean": 100 * info.clean_accuracy,
-             "adversarial": 100 * info.adversarial_accuracy, "train_loss": info.train_loss,
-             "seconds": info.seconds}
-        )  # fmt: skip
+            {
+                "round": info.round,
+                "clean": 100 * info.clean_accuracy,
+                "adversarial": 100 * info.adversarial_accuracy,
+                "train_loss": info.train_loss,
+                "seconds": info.seconds,
+            }
+        )
         self.bar.progress(
             min(1.0, info.round / max(self.rounds, 1)),
             text=f"round {info.round}/{self.rounds} · clean {100 * info.clean_accuracy:.1f}% · "

@@ -102,12 +102,18 @@ def model_picker(
         return None
     by_key = {c.key: c for c in choices}
     available = [c.key for c in choices if c.available]
-    default = next((k for k in prefer if k in available), available[0] if available else choices[0].key)
+    default = next(
+        (k for k in prefer if k in available), available[0] if available else choices[0].key
+    )
     ensure_option(key, list(by_key), default)
     chosen = container.selectbox(
-        label, list(by_key), key=key, help=help, persist_state="session",
+        label,
+        list(by_key),
+        key=key,
+        help=help,
+        persist_state="session",
         format_func=lambda k: by_key[k].label + ("" if by_key[k].available else " — not available"),
-    )  # fmt: skip
+    )
     choice = by_key[chosen]
     if not choice.available:
         container.info(f"**{choice.label}** is not available: {choice.reason}")
@@ -124,7 +130,9 @@ def health_note(sentence: str, stalled: bool, *, prefix: str = "Gradient health"
         )
 
 
-def digit_strip(original: np.ndarray, adversarial: np.ndarray, perturbation: np.ndarray, zoom: int = 3) -> np.ndarray:
+def digit_strip(
+    original: np.ndarray, adversarial: np.ndarray, perturbation: np.ndarray, zoom: int = 3
+) -> np.ndarray:
     """original | adversarial | perturbation of one digit, side by side, as one RGB image. The
     perturbation tile gets a thin grey frame: untouched pixels are white, and an attack that
     moved nothing would otherwise leave no visible third picture at all."""

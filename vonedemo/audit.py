@@ -1,4 +1,4 @@
-""""Is it real?" — an adaptive-attack audit of a model's robustness.
+""" "Is it real?" — an adaptive-attack audit of a model's robustness.
 
 For each model, on the same test images: the study's FGSM; FGSM with the repaired gradient;
 FGSM averaged over noise samples (EOT); PGD with EOT and restarts; PGD computed with the noise
@@ -89,10 +89,16 @@ class AttackOutcome:
 
     def row(self) -> dict:
         lo, hi = wilson_interval(int(self.correct.sum()), len(self.correct))
-        return {"attack": self.name, "eps": self.eps, "accuracy": 100 * self.accuracy,
-                "ci95": [100 * lo, 100 * hi], "seconds": round(self.seconds, 2),
-                "images_attacked": self.attacked, "crafting_shared": self.shared,
-                **self.health.summary()}  # fmt: skip
+        return {
+            "attack": self.name,
+            "eps": self.eps,
+            "accuracy": 100 * self.accuracy,
+            "ci95": [100 * lo, 100 * hi],
+            "seconds": round(self.seconds, 2),
+            "images_attacked": self.attacked,
+            "crafting_shared": self.shared,
+            **self.health.summary(),
+        }
 
 
 def pgd_step(config: AuditConfig, eps: float, steps: int) -> float:
@@ -108,14 +114,31 @@ _CRAFTED: OrderedDict[tuple, tuple[list[torch.Tensor], GradientHealth]] = Ordere
 _CRAFTED_MAX = 8
 
 
-def _crafted_key(source_name: str | None, attack: str, eps: float, options: dict, data: MNISTData,
-                 batch_size: int) -> tuple | None:  # fmt: skip
+def _crafted_key(
+    source_name: str | None,
+    attack: str,
+    eps: float,
+    options: dict,
+    data: MNISTData,
+    batch_size: int,
+) -> tuple | None:
     if source_name is None:
         return None
     images = data.images
-    stamp = (len(images), float(images.sum()), float(images[:, :, ::7, ::7].std())) if len(images) else (0,)
-    return (source_name, attack, round(float(eps), 6), tuple(sorted(options.items())), stamp, batch_size,
-            int(torch.initial_seed()))  # fmt: skip
+    stamp = (
+        (len(images), float(images.sum()), float(images[:, :, ::7, ::7].std()))
+        if len(images)
+        else (0,)
+    )
+    return (
+        source_name,
+        attack,
+        round(float(eps), 6),
+        tuple(sorted(options.items())),
+        stamp,
+        batch_size,
+        int(torch.initial_seed()),
+    )
 
 
 def run_attack(
@@ -139,7 +162,9 @@ def run_attack(
     if alive is not None:
         keep = torch.nonzero(alive).flatten()
         sub = MNISTData(data.images[keep], data.labels[keep], f"{data.name} (survivors)")
-        out = run_attack(model, sub, attack, eps, options, name=name, batch_size=batch_size, source=source)
+        out = run_attack(
+            model, sub, attack, eps, options, name=name, batch_size=batch_size, source=source
+        )
         correct = torch.zeros(len(data), dtype=torch.bool)
         correct[keep] = out.correct
         return AttackOutcome(name, out.eps, correct, out.health, out.seconds, attacked=len(keep))
@@ -153,7 +178,11 @@ def run_attack(
     outcomes, crafted = [], []
     start = time.perf_counter()
     for i, (images, labels) in enumerate(data.batches(batch_size)):
-        adv = cached[0][i] if cached is not None else fn(crafted_on, images, labels, eps, health=health)
+        adv = (
+            cached[0][i]
+            if cached is not None
+            else fn(crafted_on, images, labels, eps, health=health)
+        )
         crafted.append(adv)
         outcomes.append(predict(model, adv).argmax(1) == labels)
     if key is not None and cached is None:
@@ -161,8 +190,15 @@ def run_attack(
         while len(_CRAFTED) > _CRAFTED_MAX:
             _CRAFTED.popitem(last=False)
     correct = torch.cat(outcomes) if outcomes else torch.zeros(0, dtype=torch.bool)
-    return AttackOutcome(name, float(eps), correct, health, time.perf_counter() - start,
-                         attacked=len(data), shared=cached is not None)  # fmt: skip
+    return AttackOutcome(
+        name,
+        float(eps),
+        correct,
+        health,
+        time.perf_counter() - start,
+        attacked=len(data),
+        shared=cached is not None,
+    )
 
 
 SURVIVORS = " (on survivors)"
@@ -173,8 +209,12 @@ def attack_ladder(
 ) -> list[tuple[str, str, dict, bool]]:
     """(name, attack, options, cascaded) for every white-box attack of the ladder at ``eps``;
     cascaded rungs come last and attack only the survivors (see ``cascade_from_eot``)."""
-    pgd = {"steps": config.pgd_steps, "step_size": pgd_step(config, eps, config.pgd_steps),
-           "restarts": config.pgd_restarts, "seed": config.seed}  # fmt: skip
+    pgd = {
+        "steps": config.pgd_steps,
+        "step_size": pgd_step(config, eps, config.pgd_steps),
+        "restarts": config.pgd_restarts,
+        "seed": config.seed,
+    }
     cascade = config.cascade_from_eot > 0
     ladder = [
         ("FGSM (study: raw gradient)", "fgsm", {"gradient": "raw"}, False),
@@ -185,27 +225,53 @@ def attack_ladder(
         for n in config.eot_samples:
             if n > 1:
                 on_survivors = cascade and n >= config.cascade_from_eot
-                entry = (f"FGSM, EOT {n}" + (SURVIVORS if on_survivors else ""), "fgsm",
-                         {"gradient": "repaired", "eot_samples": n}, on_survivors)  # fmt: skip
+                entry = (
+                    f"FGSM, EOT {n}" + (SURVIVORS if on_survivors else ""),
+                    "fgsm",
+                    {"gradient": "repaired", "eot_samples": n},
+                    on_survivors,
+                )
                 (late if on_survivors else ladder).append(entry)
-        ladder.append((f"PGD-{config.pgd_steps}, EOT {config.pgd_eot}", "pgd",
-                       {**pgd, "gradient": "repaired", "eot_samples": config.pgd_eot}, False))  # fmt: skip
+        ladder.append(
+            (
+                f"PGD-{config.pgd_steps}, EOT {config.pgd_eot}",
+                "pgd",
+                {**pgd, "gradient": "repaired", "eot_samples": config.pgd_eot},
+                False,
+            )
+        )
         tail = SURVIVORS if cascade else ""
         late[:0] = [  # the cheaper cascaded rungs first: the costly EOT ones then see fewer images
-            (f"PGD-{config.pgd_steps}, noise off{tail}", "pgd", {**pgd, "gradient": "repaired", "noise": "off"}, cascade),
-            (f"PGD-{config.pgd_steps}, noise fixed{tail}", "pgd",
-             {**pgd, "gradient": "repaired", "noise": "seeded"}, cascade),
-        ]  # fmt: skip
+            (
+                f"PGD-{config.pgd_steps}, noise off{tail}",
+                "pgd",
+                {**pgd, "gradient": "repaired", "noise": "off"},
+                cascade,
+            ),
+            (
+                f"PGD-{config.pgd_steps}, noise fixed{tail}",
+                "pgd",
+                {**pgd, "gradient": "repaired", "noise": "seeded"},
+                cascade,
+            ),
+        ]
         ladder += [e for e in late if not e[3]] + [e for e in late if e[3]]
     else:
         ladder.append((f"PGD-{config.pgd_steps}", "pgd", {**pgd, "gradient": "repaired"}, False))
     return ladder
 
 
-def strongest_options(config: AuditConfig, stochastic: bool, steps: int | None = None, eps: float = 0.35) -> dict:
+def strongest_options(
+    config: AuditConfig, stochastic: bool, steps: int | None = None, eps: float = 0.35
+) -> dict:
     steps = steps or config.pgd_steps
-    opts = {"steps": steps, "step_size": pgd_step(config, eps, steps),
-            "restarts": 1, "gradient": "repaired", "seed": config.seed}  # fmt: skip
+    opts = {
+        "steps": steps,
+        "step_size": pgd_step(config, eps, steps),
+        "restarts": 1,
+        "gradient": "repaired",
+        "seed": config.seed,
+    }
     if stochastic:
         opts["eot_samples"] = config.pgd_eot
     return opts
@@ -243,17 +309,22 @@ def falls_with_eps_check(curve: list[dict], images: int) -> dict:
     worst, worst_margin = None, -math.inf
     for a, b in zip(curve, curve[1:], strict=False):
         rise = b["accuracy"] - a["accuracy"]
-        variance = sum((p["accuracy"] / 100) * (1 - p["accuracy"] / 100) / (images * p.get("repeats", 1))
-                       for p in (a, b))  # fmt: skip
+        variance = sum(
+            (p["accuracy"] / 100) * (1 - p["accuracy"] / 100) / (images * p.get("repeats", 1))
+            for p in (a, b)
+        )
         allowed = max(1.0, 100 * 2.5 * math.sqrt(variance))
         if rise - allowed > worst_margin:
             worst, worst_margin = (a["eps"], b["eps"], rise, allowed), rise - allowed
     if worst is None:
         return _check(FALLS_WITH_EPS, True, "The curve has fewer than two points.")
     low, high, rise, allowed = worst
-    return _check(FALLS_WITH_EPS, worst_margin <= 0,
-                  f"The rise closest to failing along the strongest attack's curve: {rise:+.1f} points "
-                  f"where sampling noise allows {allowed:.1f} (eps {low:.3f} → {high:.3f}).")  # fmt: skip
+    return _check(
+        FALLS_WITH_EPS,
+        worst_margin <= 0,
+        f"The rise closest to failing along the strongest attack's curve: {rise:+.1f} points "
+        f"where sampling noise allows {allowed:.1f} (eps {low:.3f} → {high:.3f}).",
+    )
 
 
 def refresh_derived_checks(report: dict) -> dict:
@@ -287,17 +358,31 @@ def audit_model(
     clean = accuracy(model, test)
     result = ModelAudit(name, stochastic, 100 * clean)
     source = load(source_name) if source_name else None
-    steps_total = len(config.eps) * (len(attack_ladder(model, config, stochastic)) + (source is not None))
+    steps_total = len(config.eps) * (
+        len(attack_ladder(model, config, stochastic)) + (source is not None)
+    )
     done = 0
     by_eps: dict[float, list[AttackOutcome]] = {}
 
-    def attack_with(outcomes: list, eps: float, label: str, attack: str, options: dict, cascaded: bool,
-                    **extra) -> None:  # fmt: skip
+    def attack_with(
+        outcomes: list, eps: float, label: str, attack: str, options: dict, cascaded: bool, **extra
+    ) -> None:
         nonlocal done
         alive = torch.stack([o.correct for o in outcomes]).all(0) if cascaded and outcomes else None
         torch.manual_seed(config.seed)
-        outcomes.append(run_attack(model, test, attack, eps, options, name=label,
-                                   batch_size=config.batch_size, alive=alive, **extra))  # fmt: skip
+        outcomes.append(
+            run_attack(
+                model,
+                test,
+                attack,
+                eps,
+                options,
+                name=label,
+                batch_size=config.batch_size,
+                alive=alive,
+                **extra,
+            )
+        )
         done += 1
         progress(f"audit {name}", done, steps_total)
 
@@ -306,11 +391,27 @@ def audit_model(
         ladder = attack_ladder(model, config, stochastic, eps)
         for label, attack, options, cascaded in ladder:
             if not cascaded:
-                attack_with(outcomes, eps, label, attack, options, False, crafted_by=name if attack == "pgd" else None)
+                attack_with(
+                    outcomes,
+                    eps,
+                    label,
+                    attack,
+                    options,
+                    False,
+                    crafted_by=name if attack == "pgd" else None,
+                )
         if source is not None:
             src_opts = strongest_options(config, is_stochastic(source), eps=eps)
-            attack_with(outcomes, eps, f"transfer from {source_name}", "pgd", src_opts, False, source=source,
-                        crafted_by=source_name)  # fmt: skip
+            attack_with(
+                outcomes,
+                eps,
+                f"transfer from {source_name}",
+                "pgd",
+                src_opts,
+                False,
+                source=source,
+                crafted_by=source_name,
+            )
         for label, attack, options, cascaded in ladder:
             if cascaded:
                 attack_with(outcomes, eps, label, attack, options, True)
@@ -320,10 +421,21 @@ def audit_model(
         result.worst_case[str(eps)] = 100 * float(worst.float().mean())
         result.study_fgsm[str(eps)] = 100 * outcomes[0].accuracy
 
-    result.curves = accuracy_curves(model, data.subset(config.curve_limit), config, stochastic,
-                                    lambda d, t: progress(f"curves {name}", d, t))  # fmt: skip
-    result.checks = sanity_checks(model, data.subset(max(config.limit, config.curve_limit)), config,
-                                  stochastic, result, by_eps)  # fmt: skip
+    result.curves = accuracy_curves(
+        model,
+        data.subset(config.curve_limit),
+        config,
+        stochastic,
+        lambda d, t: progress(f"curves {name}", d, t),
+    )
+    result.checks = sanity_checks(
+        model,
+        data.subset(max(config.limit, config.curve_limit)),
+        config,
+        stochastic,
+        result,
+        by_eps,
+    )
     result.seconds = time.perf_counter() - start
     return result
 
@@ -345,18 +457,38 @@ def accuracy_curves(
             accs, correct_sum = [], 0
             for r in range(repeats):
                 torch.manual_seed(config.seed + r)
-                opts = options if options is not None else {
-                    **strongest_options(config, stochastic, config.curve_pgd_steps, eps=eps), "seed": config.seed + r}
-                out = run_attack(model, data, attack, eps, opts, name=key, batch_size=config.batch_size)  # fmt: skip
+                opts = (
+                    options
+                    if options is not None
+                    else {
+                        **strongest_options(config, stochastic, config.curve_pgd_steps, eps=eps),
+                        "seed": config.seed + r,
+                    }
+                )
+                out = run_attack(
+                    model, data, attack, eps, opts, name=key, batch_size=config.batch_size
+                )
                 accs.append(100 * out.accuracy)
                 correct_sum += int(out.correct.sum())
                 done += 1
                 progress(done, total)
             mean = sum(accs) / len(accs)
-            std = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5 if len(accs) > 1 else 0.0
+            std = (
+                (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5
+                if len(accs) > 1
+                else 0.0
+            )
             lo, hi = wilson_interval(correct_sum, len(data) * repeats)
-            curves[key].append({"eps": eps, "accuracy": mean, "std": std, "low": 100 * lo, "high": 100 * hi,
-                                "repeats": repeats})  # fmt: skip
+            curves[key].append(
+                {
+                    "eps": eps,
+                    "accuracy": mean,
+                    "std": std,
+                    "low": 100 * lo,
+                    "high": 100 * hi,
+                    "repeats": repeats,
+                }
+            )
     return curves
 
 
@@ -379,8 +511,13 @@ def sanity_checks(
         torch.manual_seed(config.seed)
         clean = 100 * accuracy(model, data.subset(config.curve_limit))  # the curve's images
         ok = abs(at0["accuracy"] - clean) <= slack + 1e-6
-        checks.append(_check("eps 0 equals clean", ok,
-                             f"At eps 0 the attack gives {at0['accuracy']:.1f}% vs clean {clean:.1f}%."))  # fmt: skip
+        checks.append(
+            _check(
+                "eps 0 equals clean",
+                ok,
+                f"At eps 0 the attack gives {at0['accuracy']:.1f}% vs clean {clean:.1f}%.",
+            )
+        )
     checks.append(falls_with_eps_check(strongest, config.curve_limit))
     for eps, all_outcomes in by_eps.items():
         # Cascaded rows hold what is left after every earlier rung: not an attack on its own.
@@ -388,30 +525,52 @@ def sanity_checks(
         fgsm_best = min(o.accuracy for o in outcomes if o.name.startswith("FGSM"))
         pgd_best = min(o.accuracy for o in outcomes if o.name.startswith("PGD"))
         ok = 100 * (pgd_best - fgsm_best) <= max(1.0, slack)
-        checks.append(_check(f"iterative ≤ single-step (eps {eps})", ok,
-                             f"Best PGD {100 * pgd_best:.1f}% vs best FGSM {100 * fgsm_best:.1f}%."))  # fmt: skip
+        checks.append(
+            _check(
+                f"iterative ≤ single-step (eps {eps})",
+                ok,
+                f"Best PGD {100 * pgd_best:.1f}% vs best FGSM {100 * fgsm_best:.1f}%.",
+            )
+        )
         transfer = [o for o in outcomes if o.name.startswith("transfer")]
         if transfer:
             white = min(o.accuracy for o in outcomes if not o.name.startswith("transfer"))
             ok = 100 * (white - transfer[0].accuracy) <= max(1.0, slack)
-            checks.append(_check(f"white-box ≤ transfer (eps {eps})", ok,
-                                 f"Best white-box {100 * white:.1f}% vs transfer {100 * transfer[0].accuracy:.1f}%."))  # fmt: skip
+            checks.append(
+                _check(
+                    f"white-box ≤ transfer (eps {eps})",
+                    ok,
+                    f"Best white-box {100 * white:.1f}% vs transfer {100 * transfer[0].accuracy:.1f}%.",
+                )
+            )
         study = outcomes[0]
         if study.health.attack_stalled:
-            checks.append(_check(f"study's FGSM moves the images (eps {eps})", False,
-                                 f"The study's FGSM moved {study.health.moved_fraction:.0%} of images "
-                                 f"({study.health.nonfinite_fraction:.0%} of gradient entries NaN/inf): its "
-                                 "accuracy is clean accuracy, not robustness."))  # fmt: skip
+            checks.append(
+                _check(
+                    f"study's FGSM moves the images (eps {eps})",
+                    False,
+                    f"The study's FGSM moved {study.health.moved_fraction:.0%} of images "
+                    f"({study.health.nonfinite_fraction:.0%} of gradient entries NaN/inf): its "
+                    "accuracy is clean accuracy, not robustness.",
+                )
+            )
     at_half = next((p for p in strongest if p["eps"] == 0.5), None)
     if at_half is not None:
         ok = at_half["accuracy"] <= 20.0
-        checks.append(_check("near chance at eps 0.5", ok,
-                             f"The strongest attack at eps 0.5 leaves {at_half['accuracy']:.1f}% (chance: 10%)."))  # fmt: skip
+        checks.append(
+            _check(
+                "near chance at eps 0.5",
+                ok,
+                f"The strongest attack at eps 0.5 leaves {at_half['accuracy']:.1f}% (chance: 10%).",
+            )
+        )
     checks.append(doubling_check(model, data.subset(config.doubling_limit), config, stochastic))
     return checks
 
 
-def doubling_check(model: nn.Module, data: MNISTData, config: AuditConfig, stochastic: bool) -> dict:
+def doubling_check(
+    model: nn.Module, data: MNISTData, config: AuditConfig, stochastic: bool
+) -> dict:
     """Doubling PGD steps (and EOT samples, for noisy models) should change accuracy < 1 point."""
     eps = config.eps[0]
     base = strongest_options(config, stochastic, eps=eps)
@@ -424,14 +583,19 @@ def doubling_check(model: nn.Module, data: MNISTData, config: AuditConfig, stoch
     b = run_attack(model, data, "pgd", eps, doubled, name="doubled", batch_size=config.batch_size)
     change = 100 * (a.accuracy - b.accuracy)
     what = "PGD steps and EOT samples" if stochastic else "PGD steps"
-    return _check("doubling the attack's effort changes < 1 point", abs(change) < 1.0,
-                  f"Doubling {what} at eps {eps} moved accuracy by {change:+.1f} points "
-                  f"({100 * a.accuracy:.1f}% → {100 * b.accuracy:.1f}%, {len(data)} images).")  # fmt: skip
+    return _check(
+        "doubling the attack's effort changes < 1 point",
+        abs(change) < 1.0,
+        f"Doubling {what} at eps {eps} moved accuracy by {change:+.1f} points "
+        f"({100 * a.accuracy:.1f}% → {100 * b.accuracy:.1f}%, {len(data)} images).",
+    )
 
 
 def audit_to_dict(audits: list[ModelAudit], config: AuditConfig) -> dict:
-    return {"config": asdict(config), "models": {a.name: {**asdict(a), "masking_suspected": a.masking_suspected}
-                                                  for a in audits}}  # fmt: skip
+    return {
+        "config": asdict(config),
+        "models": {a.name: {**asdict(a), "masking_suspected": a.masking_suspected} for a in audits},
+    }
 
 
 def merge_reports(earlier: dict, report: dict) -> dict:
@@ -441,7 +605,9 @@ def merge_reports(earlier: dict, report: dict) -> dict:
     from .models import list_models
 
     if json.loads(json.dumps(earlier.get("config"))) != json.loads(json.dumps(report["config"])):
-        raise ValueError("the saved audit used different settings; rerun it all, or write elsewhere (--out)")
+        raise ValueError(
+            "the saved audit used different settings; rerun it all, or write elsewhere (--out)"
+        )
     models = {**earlier.get("models", {}), **report["models"]}
     order = {name: i for i, name in enumerate(list_models())}
     ordered = dict(sorted(models.items(), key=lambda kv: order.get(kv[0], len(order))))
@@ -461,7 +627,11 @@ def headline_markdown(report: dict) -> str:
     models = report["models"]
     eps_values = report["config"]["eps"]
     n = report["config"]["limit"]
-    head = ["model", "clean"] + [f"study FGSM {e}" for e in eps_values] + [f"worst case {e}" for e in eps_values]
+    head = (
+        ["model", "clean"]
+        + [f"study FGSM {e}" for e in eps_values]
+        + [f"worst case {e}" for e in eps_values]
+    )
     head += [f"study FGSM {eps_values[0]}: NaN/inf gradient, images moved"]
     lines = [
         f"Accuracy (%) on the same {n:,} test images; worst case = an image counts as correct only if "
@@ -481,8 +651,11 @@ def headline_markdown(report: dict) -> str:
         cells += [f"{m['study_fgsm'][str(e)]:.1f}" for e in eps_values]
         cells += [f"**{m['worst_case'][str(e)]:.1f}**" for e in eps_values]
         study = next((r for r in m["attacks"] if r["eps"] == eps_values[0]), None)
-        cells.append(f"{100 * study['nonfinite_gradient_fraction']:.0f}%, {100 * study['moved_fraction']:.0f}%"
-                     if study else "–")  # fmt: skip
+        cells.append(
+            f"{100 * study['nonfinite_gradient_fraction']:.0f}%, {100 * study['moved_fraction']:.0f}%"
+            if study
+            else "–"
+        )
         lines.append("| " + " | ".join(cells + [verdict]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -493,14 +666,18 @@ def budget_sentence(config: dict) -> str:
     step_text = f"step {step}" if step is not None else "step 2.5·eps/steps"
     eot = "/".join(str(n) for n in config["eot_samples"])
     cascade = config.get("cascade_from_eot", 0)
-    text = (f"Budgets: FGSM with EOT {eot}; PGD-{config['pgd_steps']} ({step_text}, random start, "
-            f"{config['pgd_restarts']} restart(s), EOT {config['pgd_eot']} per step on noisy models); "
-            f"curves on {config['curve_limit']} images × {config['curve_repeats']} repeats with "
-            f"PGD-{config['curve_pgd_steps']}; doubling check on {config['doubling_limit']} images.")  # fmt: skip
+    text = (
+        f"Budgets: FGSM with EOT {eot}; PGD-{config['pgd_steps']} ({step_text}, random start, "
+        f"{config['pgd_restarts']} restart(s), EOT {config['pgd_eot']} per step on noisy models); "
+        f"curves on {config['curve_limit']} images × {config['curve_repeats']} repeats with "
+        f"PGD-{config['curve_pgd_steps']}; doubling check on {config['doubling_limit']} images."
+    )
     if cascade:
-        text += (f" Rungs marked 'on survivors' (FGSM EOT ≥ {cascade}, PGD with the noise off or fixed) "
-                 "attack only the images every earlier rung failed to break, as AutoAttack does: "
-                 "the worst case is exact, and their rows show what is left after them.")  # fmt: skip
+        text += (
+            f" Rungs marked 'on survivors' (FGSM EOT ≥ {cascade}, PGD with the noise off or fixed) "
+            "attack only the images every earlier rung failed to break, as AutoAttack does: "
+            "the worst case is exact, and their rows show what is left after them."
+        )
     return text
 
 
@@ -509,20 +686,30 @@ def ladder_markdown(report: dict) -> str:
 
     lines = []
     for name, m in report["models"].items():
-        lines += [f"#### {model_label(name)}", "",
-                  "| attack | eps | accuracy % | 95% CI | NaN/inf grad | zero sign | L∞ | moved |",
-                  "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+        lines += [
+            f"#### {model_label(name)}",
+            "",
+            "| attack | eps | accuracy % | 95% CI | NaN/inf grad | zero sign | L∞ | moved |",
+            "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+        ]
         for r in m["attacks"]:
             name = r["attack"] + (" ‡" if r.get("crafting_shared") else "")
             if _nothing_attacked(r):
                 health = "— | — | — | —"
             else:
-                health = (f"{100 * r['nonfinite_gradient_fraction']:.1f}% | {100 * r['zero_sign_fraction']:.1f}% | "
-                          f"{r['linf']:.3f} | {100 * r['moved_fraction']:.0f}%")  # fmt: skip
-            lines.append(f"| {name} | {r['eps']} | {r['accuracy']:.1f} | {r['ci95'][0]:.1f}–{r['ci95'][1]:.1f} | "
-                         f"{health} |")  # fmt: skip
+                health = (
+                    f"{100 * r['nonfinite_gradient_fraction']:.1f}% | {100 * r['zero_sign_fraction']:.1f}% | "
+                    f"{r['linf']:.3f} | {100 * r['moved_fraction']:.0f}%"
+                )
+            lines.append(
+                f"| {name} | {r['eps']} | {r['accuracy']:.1f} | {r['ci95'][0]:.1f}–{r['ci95'][1]:.1f} | "
+                f"{health} |"
+            )
         lines += ["", "Sanity checks:", ""]
-        lines += [f"- {'PASS' if c['passed'] else 'FAIL'} — {c['check']}: {c['sentence']}" for c in m["checks"]]
+        lines += [
+            f"- {'PASS' if c['passed'] else 'FAIL'} — {c['check']}: {c['sentence']}"
+            for c in m["checks"]
+        ]
         lines.append("")
     return "\n".join(lines)
 
@@ -553,17 +740,48 @@ def write_audit(report: dict, out) -> list:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "audit.json").write_text(json.dumps(report, indent=1))
-    (out / "audit.md").write_text("## Headline\n\n" + headline_markdown(report) + "\n## Every attack\n\n"
-                                  + HEALTH_FOOTNOTES + "\n\n" + ladder_markdown(report))  # fmt: skip
+    (out / "audit.md").write_text(
+        "## Headline\n\n"
+        + headline_markdown(report)
+        + "\n## Every attack\n\n"
+        + HEALTH_FOOTNOTES
+        + "\n\n"
+        + ladder_markdown(report)
+    )
     with open(out / "audit.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["model", "attack", "eps", "accuracy", "ci95_low", "ci95_high", "nonfinite_gradient_fraction",
-                    "zero_sign_fraction", "linf", "moved_fraction", "seconds"])  # fmt: skip
+        w.writerow(
+            [
+                "model",
+                "attack",
+                "eps",
+                "accuracy",
+                "ci95_low",
+                "ci95_high",
+                "nonfinite_gradient_fraction",
+                "zero_sign_fraction",
+                "linf",
+                "moved_fraction",
+                "seconds",
+            ]
+        )
         for name, m in report["models"].items():
             for r in m["attacks"]:
-                w.writerow([name, r["attack"], r["eps"], round(r["accuracy"], 3), round(r["ci95"][0], 3),
-                            round(r["ci95"][1], 3), r["nonfinite_gradient_fraction"], r["zero_sign_fraction"],
-                            r["linf"], r["moved_fraction"], r["seconds"]])  # fmt: skip
+                w.writerow(
+                    [
+                        name,
+                        r["attack"],
+                        r["eps"],
+                        round(r["accuracy"], 3),
+                        round(r["ci95"][0], 3),
+                        round(r["ci95"][1], 3),
+                        r["nonfinite_gradient_fraction"],
+                        r["zero_sign_fraction"],
+                        r["linf"],
+                        r["moved_fraction"],
+                        r["seconds"],
+                    ]
+                )
             for key in ("worst_case", "study_fgsm"):
                 for eps, acc in m[key].items():
                     w.writerow([name, key, eps, round(acc, 3), "", "", "", "", "", "", ""])
@@ -573,9 +791,15 @@ def write_audit(report: dict, out) -> list:
         curves[f"{name}"] = m["curves"]["strongest"]
     # In the default layout (results/audit/) the results folder already holds plotly.min.js.
     shared_js = out.parent / "plotly.min.js"
-    written += write_figure(eps_curves_figure(curves, "Accuracy vs eps — strongest attack (95% intervals)"),
-                            out / "strongest_curves", shared_plotly_js=shared_js)  # fmt: skip
+    written += write_figure(
+        eps_curves_figure(curves, "Accuracy vs eps — strongest attack (95% intervals)"),
+        out / "strongest_curves",
+        shared_plotly_js=shared_js,
+    )
     study = {name: m["curves"]["study"] for name, m in report["models"].items()}
-    written += write_figure(eps_curves_figure(study, "Accuracy vs eps — the study's FGSM"), out / "study_curves",
-                            shared_plotly_js=shared_js)  # fmt: skip
+    written += write_figure(
+        eps_curves_figure(study, "Accuracy vs eps — the study's FGSM"),
+        out / "study_curves",
+        shared_plotly_js=shared_js,
+    )
     return written

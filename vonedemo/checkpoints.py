@@ -133,9 +133,16 @@ def _read(path: Path) -> dict:
             f"{path}: checkpoint format version {payload.get('format_version')!r} is not supported "
             f"(this vonedemo reads version {FORMAT_VERSION})"
         )
-    for key, kind in (("model", str), ("builder_args", dict), ("state_dict", dict), ("metadata", dict)):
+    for key, kind in (
+        ("model", str),
+        ("builder_args", dict),
+        ("state_dict", dict),
+        ("metadata", dict),
+    ):
         if not isinstance(payload.get(key), kind):
-            raise CheckpointError(f"{path}: malformed checkpoint ('{key}' missing or of the wrong type)")
+            raise CheckpointError(
+                f"{path}: malformed checkpoint ('{key}' missing or of the wrong type)"
+            )
     return payload
 
 
@@ -148,7 +155,9 @@ def load_checkpoint(path: str | Path, **runtime_options) -> tuple[MNISTClassifie
     path = Path(path)
     bad = set(runtime_options) - set(RUNTIME_OPTIONS)
     if bad:
-        raise ValueError(f"options {sorted(bad)} cannot change a trained model; allowed: {RUNTIME_OPTIONS}")
+        raise ValueError(
+            f"options {sorted(bad)} cannot change a trained model; allowed: {RUNTIME_OPTIONS}"
+        )
     payload = _read(path)
     args = dict(payload["builder_args"])
     if runtime_options:
@@ -160,7 +169,9 @@ def load_checkpoint(path: str | Path, **runtime_options) -> tuple[MNISTClassifie
     except UnknownNameError as e:
         raise CheckpointError(f"{path}: {e}") from None
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: invalid builder arguments for {payload['model']!r}: {e}") from None
+        raise CheckpointError(
+            f"{path}: invalid builder arguments for {payload['model']!r}: {e}"
+        ) from None
     reference = model.state_dict()
     state = {}
     for key, tensor in payload["state_dict"].items():
@@ -180,7 +191,11 @@ def load_checkpoint(path: str | Path, **runtime_options) -> tuple[MNISTClassifie
     if missing or unexpected or wrong:
         detail = "; ".join(
             f"{label}: {', '.join(keys[:4])}{' …' if len(keys) > 4 else ''}"
-            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+            for label, keys in (
+                ("missing", missing),
+                ("unexpected", unexpected),
+                ("wrong shape", wrong),
+            )
             if keys
         )
         raise CheckpointError(f"{path}: weights do not fit a {payload['model']!r} model ({detail})")
@@ -230,7 +245,9 @@ def load_pretrained(
     )
     entry = read_manifest(directory)["models"].get(name)
     if not entry:
-        raise PretrainedNotFoundError(f"no pretrained checkpoint for {name!r} in {directory}; {how}")
+        raise PretrainedNotFoundError(
+            f"no pretrained checkpoint for {name!r} in {directory}; {how}"
+        )
     path = directory / entry["file"]
     if not path.is_file():
         raise PretrainedNotFoundError(f"pretrained checkpoint {path} is missing; {how}")

@@ -51,11 +51,18 @@ def _eps(text: str) -> float:
 
 def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
-        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-        limit=args.limit, eval_limit=args.eval_limit, adversarial=args.adversarial,
-        adv_eps=args.adv_eps, adv_steps=args.adv_steps, adv_step_size=args.adv_step_size,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        limit=args.limit,
+        eval_limit=args.eval_limit,
+        adversarial=args.adversarial,
+        adv_eps=args.adv_eps,
+        adv_steps=args.adv_steps,
+        adv_step_size=args.adv_step_size,
         adv_warmup_epochs=args.adv_warmup_epochs,
-    )  # fmt: skip
+    )
     if args.all or args.save_pretrained:
         from .pretrained import score_pretrained, train_pretrained
 
@@ -68,14 +75,20 @@ def cmd_train(args: argparse.Namespace) -> int:
             if not args.score_only:
                 with Bar(f"train {name}", unit="step") as bar:
                     entry = train_pretrained(
-                        name, directory=args.checkpoint_dir, data_source=args.data,
-                        config=config, init_seed=args.seed, on_step=step_callback(bar),
-                    )  # fmt: skip
+                        name,
+                        directory=args.checkpoint_dir,
+                        data_source=args.data,
+                        config=config,
+                        init_seed=args.seed,
+                        on_step=step_callback(bar),
+                    )
                 print(f"{name}: saved {entry['file']} ({entry['train_seconds']} s)")
             if not args.no_score:
                 with Bar(f"score {name} (FGSM {0.35})", unit="img") as bar:
                     entry = score_pretrained(name, directory=args.checkpoint_dir, on_batch=bar)
-                print(f"{name}: clean {entry['clean_accuracy']}%  FGSM 0.35 {entry['fgsm_accuracy']}%")
+                print(
+                    f"{name}: clean {entry['clean_accuracy']}%  FGSM 0.35 {entry['fgsm_accuracy']}%"
+                )
         return 0
     if not args.model:
         raise CLIError("train needs --model NAME or --all")
@@ -87,37 +100,61 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = build_model(args.model)
     with Bar(f"train {args.model}", unit="step") as bar:
         history = train(
-            model, train_data, config, test_data=test_data, on_step=step_callback(bar),
+            model,
+            train_data,
+            config,
+            test_data=test_data,
+            on_step=step_callback(bar),
             on_epoch=lambda e: bar.postfix(epoch=e.epoch, test_acc=f"{e.test_accuracy:.4f}"),
-        )  # fmt: skip
+        )
     test_acc = accuracy(model, test_data)
     save_checkpoint(
-        args.out, model,
-        {"data": f"{args.data}/train", "epochs": args.epochs, "train_config": history.config,
-         "train_seconds": round(history.seconds, 1), "test_accuracy": test_acc},
-    )  # fmt: skip
-    print(f"{args.model}: test accuracy {100 * test_acc:.2f}% ({len(test_data)} images), saved {args.out}")
+        args.out,
+        model,
+        {
+            "data": f"{args.data}/train",
+            "epochs": args.epochs,
+            "train_config": history.config,
+            "train_seconds": round(history.seconds, 1),
+            "test_accuracy": test_acc,
+        },
+    )
+    print(
+        f"{args.model}: test accuracy {100 * test_acc:.2f}% ({len(test_data)} images), saved {args.out}"
+    )
     return 0
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     model, meta = _load_model(args)
     config = FinetuneConfig(
-        rounds=args.rounds, lr=args.lr, eps=args.eps, batch_size=args.batch_size,
-        train_limit=args.train_limit, eval_limit=args.eval_limit, seed=args.seed,
-    )  # fmt: skip
+        rounds=args.rounds,
+        lr=args.lr,
+        eps=args.eps,
+        batch_size=args.batch_size,
+        train_limit=args.train_limit,
+        eval_limit=args.eval_limit,
+        seed=args.seed,
+    )
     train_data, test_data = load_mnist("train"), load_mnist("test")
     with Bar("fine-tune", total=config.rounds, unit="round") as bar:
         result = adversarial_finetune(
-            model, train_data, test_data, config,
-            on_round=lambda r: (bar.update_to(r.round),
-                                bar.postfix(clean=f"{r.clean_accuracy:.3f}", adv=f"{r.adversarial_accuracy:.3f}")),
-        )  # fmt: skip
+            model,
+            train_data,
+            test_data,
+            config,
+            on_round=lambda r: (
+                bar.update_to(r.round),
+                bar.postfix(clean=f"{r.clean_accuracy:.3f}", adv=f"{r.adversarial_accuracy:.3f}"),
+            ),
+        )
     print("round  clean%  adversarial%")
     for r in result.rounds:
         print(f"{r.round:5d}  {100 * r.clean_accuracy:6.2f}  {100 * r.adversarial_accuracy:6.2f}")
     if args.out:
-        save_checkpoint(args.out, result.model, {**meta, "finetune": result.config, "curves": result.curves()})
+        save_checkpoint(
+            args.out, result.model, {**meta, "finetune": result.config, "curves": result.curves()}
+        )
         print(f"saved {args.out}")
     return 0
 
@@ -135,9 +172,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     clean = accuracy(model, test)
     for eps in args.eps:
         with Bar(f"{args.attack} eps={eps}", total=len(test), unit="img") as bar:
-            res = evaluate_attack(model, test, args.attack, eps, attack_options=options, on_batch=bar)
-        rows.append({"eps": eps, "accuracy": res.accuracy, "health": res.health.summary(),
-                     "health_text": res.health.sentence()})  # fmt: skip
+            res = evaluate_attack(
+                model, test, args.attack, eps, attack_options=options, on_batch=bar
+            )
+        rows.append(
+            {
+                "eps": eps,
+                "accuracy": res.accuracy,
+                "health": res.health.summary(),
+                "health_text": res.health.sentence(),
+            }
+        )
     print(f"clean accuracy: {100 * clean:.2f}% on {len(test)} test images")
     for r in rows:
         print(f"{args.attack} eps={r['eps']:.3f}: {100 * r['accuracy']:.2f}%  [{r['health_text']}]")
@@ -211,7 +256,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if not any(p.suffix == ".png" for p in written):
         print("note: no image exporter (kaleido) installed — plots written as HTML only")
     if args.readme:
-        command = "python -m vonedemo " + " ".join(sys.argv[1:] if sys.argv[1:2] == ["reproduce"] else ["reproduce"])
+        command = "python -m vonedemo " + " ".join(
+            sys.argv[1:] if sys.argv[1:2] == ["reproduce"] else ["reproduce"]
+        )
         update_readme(args.readme, report, args.out, command)
     from .reproduce import tables_markdown
 
@@ -243,15 +290,27 @@ def cmd_audit(args: argparse.Namespace) -> int:
         write_audit,
     )
 
-    overrides = {k: v for k, v in {
-        "limit": args.limit, "pgd_steps": args.pgd_steps, "pgd_restarts": args.pgd_restarts,
-        "cascade_from_eot": args.cascade_from_eot,
-        "pgd_eot": args.pgd_eot, "curve_limit": args.curve_limit, "curve_repeats": args.curve_repeats,
-        "doubling_limit": args.doubling_limit, "curve_pgd_steps": args.curve_pgd_steps,
-        "eot_samples": tuple(args.eot) if args.eot else None, "eps": tuple(args.eps) if args.eps else None,
-    }.items() if v is not None}  # fmt: skip
+    overrides = {
+        k: v
+        for k, v in {
+            "limit": args.limit,
+            "pgd_steps": args.pgd_steps,
+            "pgd_restarts": args.pgd_restarts,
+            "cascade_from_eot": args.cascade_from_eot,
+            "pgd_eot": args.pgd_eot,
+            "curve_limit": args.curve_limit,
+            "curve_repeats": args.curve_repeats,
+            "doubling_limit": args.doubling_limit,
+            "curve_pgd_steps": args.curve_pgd_steps,
+            "eot_samples": tuple(args.eot) if args.eot else None,
+            "eps": tuple(args.eps) if args.eps else None,
+        }.items()
+        if v is not None
+    }
     if args.pgd_step_size is not None:
-        overrides["pgd_step_size"] = None if args.pgd_step_size == "auto" else _eps(args.pgd_step_size)
+        overrides["pgd_step_size"] = (
+            None if args.pgd_step_size == "auto" else _eps(args.pgd_step_size)
+        )
     config = AuditConfig(**overrides)
     test = load_mnist("test")
     cache: dict = {}
@@ -292,11 +351,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.readme:
         from .reproduce import update_readme_block
 
-        update_readme_block(args.readme, "audit", AUDIT_INTRO + headline_markdown(report) +
-                            f"\nEvery attack, check and curve: `{args.out.as_posix()}/audit.md`, `audit.json`, "
-                            f"`strongest_curves.html`. Generated by `python -m vonedemo audit` "
-                            f"(settings in `{args.out.as_posix()}/audit.json`).\n",
-                            heading="Is VOneNet's robustness real?")  # fmt: skip
+        update_readme_block(
+            args.readme,
+            "audit",
+            AUDIT_INTRO
+            + headline_markdown(report)
+            + f"\nEvery attack, check and curve: `{args.out.as_posix()}/audit.md`, `audit.json`, "
+            f"`strongest_curves.html`. Generated by `python -m vonedemo audit` "
+            f"(settings in `{args.out.as_posix()}/audit.json`).\n",
+            heading="Is VOneNet's robustness real?",
+        )
     return 0
 
 
@@ -306,11 +370,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model (or all the shipped ones)")
     p.add_argument("--model", choices=list_models())
-    p.add_argument("--all", action="store_true", help="train all eight study models into checkpoints/")
-    p.add_argument("--save-pretrained", action="store_true", help="save into checkpoints/ + manifest")
-    p.add_argument("--score-only", action="store_true", help="with --all: only re-score the shipped files")
-    p.add_argument("--no-score", action="store_true", help="with --all: skip scoring on the test set")
-    p.add_argument("--missing-only", action="store_true", help="with --all: only models without a checkpoint")
+    p.add_argument(
+        "--all", action="store_true", help="train all eight study models into checkpoints/"
+    )
+    p.add_argument(
+        "--save-pretrained", action="store_true", help="save into checkpoints/ + manifest"
+    )
+    p.add_argument(
+        "--score-only", action="store_true", help="with --all: only re-score the shipped files"
+    )
+    p.add_argument(
+        "--no-score", action="store_true", help="with --all: skip scoring on the test set"
+    )
+    p.add_argument(
+        "--missing-only", action="store_true", help="with --all: only models without a checkpoint"
+    )
     p.add_argument("--checkpoint-dir", type=Path, default=None)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -319,12 +393,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-limit", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", choices=["embedded", "full"], default="embedded")
-    p.add_argument("--adversarial", choices=["pgd", "fgsm"], help="adversarial training (Madry-style)")
+    p.add_argument(
+        "--adversarial", choices=["pgd", "fgsm"], help="adversarial training (Madry-style)"
+    )
     p.add_argument("--adv-eps", type=_eps, default=0.3)
     p.add_argument("--adv-steps", type=int, default=10)
     p.add_argument("--adv-step-size", type=float, default=0.05)
-    p.add_argument("--adv-warmup-epochs", type=float, default=0.0,
-                   help="ramp the adversarial eps up from 0 over this many epochs")
+    p.add_argument(
+        "--adv-warmup-epochs",
+        type=float,
+        default=0.0,
+        help="ramp the adversarial eps up from 0 over this many epochs",
+    )
     p.add_argument("--out", type=Path, help="checkpoint file to write")
     p.set_defaults(func=cmd_train)
 
@@ -340,49 +420,93 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_finetune)
 
-    p = sub.add_parser("reproduce", help="the study's tables and fine-tuning curves, ours beside theirs")
+    p = sub.add_parser(
+        "reproduce", help="the study's tables and fine-tuning curves, ours beside theirs"
+    )
     p.add_argument("--out", type=Path, default=Path("results"))
-    p.add_argument("--limit", type=int, default=None, help="test images for the tables (default: all)")
+    p.add_argument(
+        "--limit", type=int, default=None, help="test images for the tables (default: all)"
+    )
     p.add_argument("--models", nargs="+", choices=list(STUDY_MODELS))
-    p.add_argument("--rounds", type=int, default=None, help="fine-tuning rounds (default 3; --full: 30)")
-    p.add_argument("--sweep-limit", type=int, default=None, help="test images per eps in the eps curves")
-    p.add_argument("--finetune-train-limit", type=int, default=None, help="training images per fine-tuning round")
-    p.add_argument("--finetune-eval-limit", type=int, default=None, help="test images scored after each round")
-    p.add_argument("--full", action="store_true", help="the study's 30 rounds on all data (hours on a CPU)")
+    p.add_argument(
+        "--rounds", type=int, default=None, help="fine-tuning rounds (default 3; --full: 30)"
+    )
+    p.add_argument(
+        "--sweep-limit", type=int, default=None, help="test images per eps in the eps curves"
+    )
+    p.add_argument(
+        "--finetune-train-limit",
+        type=int,
+        default=None,
+        help="training images per fine-tuning round",
+    )
+    p.add_argument(
+        "--finetune-eval-limit", type=int, default=None, help="test images scored after each round"
+    )
+    p.add_argument(
+        "--full", action="store_true", help="the study's 30 rounds on all data (hours on a CPU)"
+    )
     p.add_argument("--skip-finetune", action="store_true")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--readme", type=Path, help="also update this README's generated Results section")
-    p.add_argument("--report-only", action="store_true",
-                   help="run nothing: rewrite the reports (and --readme) from --out's audit.json")
-    p.add_argument("--merge", action="store_true", help="keep other models' results already in --out")
+    p.add_argument(
+        "--readme", type=Path, help="also update this README's generated Results section"
+    )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rewrite the reports (and --readme) from --out's audit.json",
+    )
+    p.add_argument(
+        "--merge", action="store_true", help="keep other models' results already in --out"
+    )
     p.set_defaults(func=cmd_reproduce)
 
     from .audit import AuditConfig
 
     defaults = AuditConfig()
-    p = sub.add_parser("audit", help='"is it real?": adaptive attacks, worst case per image, sanity checks')
+    p = sub.add_parser(
+        "audit", help='"is it real?": adaptive attacks, worst case per image, sanity checks'
+    )
     p.add_argument("--models", nargs="+", choices=list_models(), default=list(STUDY_MODELS))
     p.add_argument("--limit", type=int, help=f"test images (default {defaults.limit})")
     p.add_argument("--out", type=Path, default=Path("results/audit"))
-    p.add_argument("--eps", type=_eps, nargs="+", help=f"headline eps values (default {defaults.eps})")
-    p.add_argument("--eot", type=int, nargs="+", help=f"FGSM EOT sample counts (default {defaults.eot_samples})")
+    p.add_argument(
+        "--eps", type=_eps, nargs="+", help=f"headline eps values (default {defaults.eps})"
+    )
+    p.add_argument(
+        "--eot",
+        type=int,
+        nargs="+",
+        help=f"FGSM EOT sample counts (default {defaults.eot_samples})",
+    )
     p.add_argument("--pgd-steps", type=int)
-    p.add_argument("--pgd-step-size", help="PGD step size, or 'auto' for 2.5·eps/steps "
-                   f"(default {defaults.pgd_step_size})")
+    p.add_argument(
+        "--pgd-step-size",
+        help=f"PGD step size, or 'auto' for 2.5·eps/steps (default {defaults.pgd_step_size})",
+    )
     p.add_argument("--pgd-restarts", type=int)
-    p.add_argument("--cascade-from-eot", type=int,
-                   help="EOT count from which the costliest rungs attack only the survivors (0: off)")
+    p.add_argument(
+        "--cascade-from-eot",
+        type=int,
+        help="EOT count from which the costliest rungs attack only the survivors (0: off)",
+    )
     p.add_argument("--pgd-eot", type=int)
     p.add_argument("--curve-limit", type=int)
     p.add_argument("--curve-repeats", type=int)
     p.add_argument("--curve-pgd-steps", type=int)
     p.add_argument("--doubling-limit", type=int)
     p.add_argument("--readme", type=Path, help="also update this README's generated audit section")
-    p.add_argument("--report-only", action="store_true",
-                   help="run nothing: rewrite the reports (and --readme) from --out's audit.json, "
-                   "re-deriving the checks that need only its curves")
-    p.add_argument("--merge", action="store_true",
-                   help="keep other models already in --out (same settings; parallel runs merge safely)")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rewrite the reports (and --readme) from --out's audit.json, "
+        "re-deriving the checks that need only its curves",
+    )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep other models already in --out (same settings; parallel runs merge safely)",
+    )
     p.set_defaults(func=cmd_audit)
 
     for name, helptext, func in (
@@ -392,8 +516,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         _add_model_source(p)
         p.add_argument("--attack", choices=list_attacks(), default="fgsm")
-        p.add_argument("--gradient", choices=["raw", "repaired"], default="raw",
-                       help="VOne complex-cell backward: the study's (raw) or repaired")  # fmt: skip
+        p.add_argument(
+            "--gradient",
+            choices=["raw", "repaired"],
+            default="raw",
+            help="VOne complex-cell backward: the study's (raw) or repaired",
+        )
         p.add_argument("--steps", type=int, default=40, help="PGD steps")
         p.add_argument("--step-size", type=float, default=0.01, help="PGD step size")
         p.add_argument("--seed", type=int, default=0)
@@ -417,8 +545,15 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         code = args.func(args)
-    except (CLIError, CheckpointError, DataError, DataUnavailableError, UnknownNameError,
-            FileNotFoundError, ValueError) as e:  # fmt: skip
+    except (
+        CLIError,
+        CheckpointError,
+        DataError,
+        DataUnavailableError,
+        UnknownNameError,
+        FileNotFoundError,
+        ValueError,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

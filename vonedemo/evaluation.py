@@ -114,9 +114,17 @@ def eps_sweep(
     rows = []
     for i, eps in enumerate(eps_values):
         result = evaluate_attack(
-            model, data, attack, eps, batch_size=batch_size, limit=limit, attack_options=attack_options
+            model,
+            data,
+            attack,
+            eps,
+            batch_size=batch_size,
+            limit=limit,
+            attack_options=attack_options,
         )
-        rows.append({"eps": float(eps), "accuracy": result.accuracy, "health": result.health.summary()})
+        rows.append(
+            {"eps": float(eps), "accuracy": result.accuracy, "health": result.health.summary()}
+        )
         if on_eps:
             on_eps(i + 1, len(eps_values))
     return rows

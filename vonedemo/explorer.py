@@ -206,7 +206,9 @@ def probabilities(model: nn.Module, images: torch.Tensor) -> np.ndarray:
     return torch.softmax(predict(model, images).float(), 1).numpy().astype(np.float32)
 
 
-def clean_probabilities(model: nn.Module, images: torch.Tensor, *, noise: str | None = None, seed: int = 0) -> np.ndarray:
+def clean_probabilities(
+    model: nn.Module, images: torch.Tensor, *, noise: str | None = None, seed: int = 0
+) -> np.ndarray:
     """Probabilities [B, 10] of the unattacked images, repeatable for a seed (the clean phase of
     :func:`attack_batch`; independent of eps, so a UI can cache it separately)."""
     with seeded_run(noise, seed):
@@ -264,7 +266,9 @@ def sample_indices(total: int, n: int, seed: int) -> np.ndarray:
     return rng.choice(total, size=min(int(n), int(total)), replace=False).astype(np.int64)
 
 
-def select(data: MNISTData, indices: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def select(
+    data: MNISTData, indices: Sequence[int] | np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(images, labels) of ``data`` at ``indices``."""
     idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
     return data.images[idx], data.labels[idx]
@@ -290,9 +294,15 @@ def attacked_sample_accuracy(
     {"images", "accuracy" (0..1), "health", "sentence", "stalled"}."""
     with seeded_run(settings.noise, settings.seed):
         result = evaluate_attack(
-            model, data, settings.attack, settings.eps, limit=limit, batch_size=100,
-            attack_options=settings.options(), on_batch=on_batch,
-        )  # fmt: skip
+            model,
+            data,
+            settings.attack,
+            settings.eps,
+            limit=limit,
+            batch_size=100,
+            attack_options=settings.options(),
+            on_batch=on_batch,
+        )
     sentence, stalled = health_text(result.health, settings.eps)
     return {
         "images": int(len(result.correct)),
@@ -417,7 +427,9 @@ def read_measured(
             entry = {
                 "clean": _percent(row.get("clean")),
                 "fgsm": _percent(row.get("fgsm")),
-                "test_images": row.get("test_images") if isinstance(row.get("test_images"), int) else None,
+                "test_images": row.get("test_images")
+                if isinstance(row.get("test_images"), int)
+                else None,
                 "eps_curve": _curve(row.get("eps_curve")),
                 "source": path.name,
             }
@@ -432,7 +444,9 @@ def read_measured(
         measured[str(name)] = {
             "clean": clean,
             "fgsm": fgsm,
-            "test_images": row.get("test_images") if isinstance(row.get("test_images"), int) else None,
+            "test_images": row.get("test_images")
+            if isinstance(row.get("test_images"), int)
+            else None,
             "eps_curve": [],
             "source": "checkpoints/manifest.json",
         }

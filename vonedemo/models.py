@@ -65,9 +65,13 @@ class BasicCNN(nn.Module):
     def __init__(self, in_channels: int = 1):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        )  # fmt: skip
+            nn.Conv2d(in_channels, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
         self.classifier = nn.Linear(7 * 7 * 64, NUM_CLASSES)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,15 +85,22 @@ class ConvNet(nn.Module):
     def __init__(self, in_channels: int = 1):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3),
-            nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.ReLU(),
-        )  # fmt: skip
+            nn.Conv2d(in_channels, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(3),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(3),
+            nn.Conv2d(64, 128, 3, stride=2, padding=1),
+            nn.ReLU(),
+        )
         self.classifier = nn.Sequential(
-            nn.Linear(512, 512), nn.ReLU(),
-            nn.Linear(512, 512), nn.ReLU(),
+            nn.Linear(512, 512),
+            nn.ReLU(),
+            nn.Linear(512, 512),
+            nn.ReLU(),
             nn.Linear(512, NUM_CLASSES),
-        )  # fmt: skip
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x).flatten(1))
@@ -108,19 +119,26 @@ class AlexNetMNIST(nn.Module):
     def __init__(self, in_channels: int = 1):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 64, 5, stride=2, padding=2), nn.ReLU(),  # 28 → 14
-            nn.Conv2d(64, 192, 5, stride=2, padding=2), nn.ReLU(),  # 14 → 7
+            nn.Conv2d(in_channels, 64, 5, stride=2, padding=2),
+            nn.ReLU(),  # 28 → 14
+            nn.Conv2d(64, 192, 5, stride=2, padding=2),
+            nn.ReLU(),  # 14 → 7
             nn.MaxPool2d(2),  # 7 → 3
-            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(192, 384, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(),
             nn.MaxPool2d(2),  # 3 → 1
-        )  # fmt: skip
+        )
         self.classifier = nn.Sequential(
-            nn.Linear(256, 512), nn.ReLU(),
-            nn.Linear(512, 512), nn.ReLU(),
+            nn.Linear(256, 512),
+            nn.ReLU(),
+            nn.Linear(512, 512),
+            nn.ReLU(),
             nn.Linear(512, NUM_CLASSES),
-        )  # fmt: skip
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x).flatten(1))
@@ -153,10 +171,16 @@ class MadryCNN(nn.Module):
     def __init__(self, in_channels: int = 1):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        )  # fmt: skip
-        self.classifier = nn.Sequential(nn.Linear(7 * 7 * 64, 1024), nn.ReLU(), nn.Linear(1024, NUM_CLASSES))
+            nn.Conv2d(in_channels, 32, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(7 * 7 * 64, 1024), nn.ReLU(), nn.Linear(1024, NUM_CLASSES)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x).flatten(1))
@@ -351,16 +375,26 @@ for _name, _label, _backend, _desc in (
     register_model(ModelSpec(_name, _label, _backend, True, _desc))
 
 # Reference models for the robustness audit (not in the study).
-register_model(ModelSpec(
-    "madry-cnn", "Madry-CNN (PGD-trained)", MadryCNN, False,
-    "yardstick of real robustness: Madry et al.'s MNIST CNN, PGD adversarial training at eps 0.3",
-))  # fmt: skip
-register_model(ModelSpec(
-    "vone-basic-cnn-2.5deg", "VOne-CNN (2.5°, resolvable)", BasicCNN, True,
-    "VOne-CNN whose image spans 2.5 degrees: 11.2 px/deg keeps every Gabor (≤ 5.6 cycles/deg) "
-    "below the Nyquist limit of 0.5 cycles/px",
-    vone_defaults={"visual_degrees": 2.5},
-))  # fmt: skip
+register_model(
+    ModelSpec(
+        "madry-cnn",
+        "Madry-CNN (PGD-trained)",
+        MadryCNN,
+        False,
+        "yardstick of real robustness: Madry et al.'s MNIST CNN, PGD adversarial training at eps 0.3",
+    )
+)
+register_model(
+    ModelSpec(
+        "vone-basic-cnn-2.5deg",
+        "VOne-CNN (2.5°, resolvable)",
+        BasicCNN,
+        True,
+        "VOne-CNN whose image spans 2.5 degrees: 11.2 px/deg keeps every Gabor (≤ 5.6 cycles/deg) "
+        "below the Nyquist limit of 0.5 cycles/px",
+        vone_defaults={"visual_degrees": 2.5},
+    )
+)
 
 BASELINES = ("alexnet", "convnet", "basic-cnn", "mlp")
 STUDY_MODELS = BASELINES + tuple(f"vone-{n}" for n in BASELINES)

@@ -10,8 +10,18 @@ from plotly.subplots import make_subplots
 
 from .models import model_label
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf"]  # fmt: skip
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 
 
 def finetune_figure(curves: dict[str, dict], study: dict[str, dict | None]) -> go.Figure:
@@ -25,18 +35,40 @@ def finetune_figure(curves: dict[str, dict], study: dict[str, dict | None]) -> g
         first = i == 0
         for key, color in (("clean", PALETTE[0]), ("adversarial", PALETTE[3])):
             ours = curves[name][key]
-            fig.add_trace(go.Scatter(x=list(range(len(ours))), y=ours, mode="lines+markers",
-                                     name=f"ours: {key}", legendgroup=f"ours-{key}", showlegend=first,
-                                     line={"color": color}), row=r, col=c)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=list(range(len(ours))),
+                    y=ours,
+                    mode="lines+markers",
+                    name=f"ours: {key}",
+                    legendgroup=f"ours-{key}",
+                    showlegend=first,
+                    line={"color": color},
+                ),
+                row=r,
+                col=c,
+            )
             theirs = (study.get(name) or {}).get(key)
             if theirs:
-                fig.add_trace(go.Scatter(x=list(range(len(theirs))), y=theirs, mode="lines",
-                                         name=f"study: {key}", legendgroup=f"study-{key}",
-                                         showlegend=first, line={"color": color, "dash": "dash"}),
-                              row=r, col=c)  # fmt: skip
+                fig.add_trace(
+                    go.Scatter(
+                        x=list(range(len(theirs))),
+                        y=theirs,
+                        mode="lines",
+                        name=f"study: {key}",
+                        legendgroup=f"study-{key}",
+                        showlegend=first,
+                        line={"color": color, "dash": "dash"},
+                    ),
+                    row=r,
+                    col=c,
+                )
         fig.update_yaxes(range=[0, 100], row=r, col=c)
-    fig.update_layout(height=330 * rows, title="Fine-tuning on FGSM images: accuracy (%) per round",
-                      legend={"orientation": "h", "y": -0.08})  # fmt: skip
+    fig.update_layout(
+        height=330 * rows,
+        title="Fine-tuning on FGSM images: accuracy (%) per round",
+        legend={"orientation": "h", "y": -0.08},
+    )
     fig.update_xaxes(title_text="round")
     return fig
 
@@ -46,17 +78,31 @@ def accuracy_bars(rows: list[dict]) -> go.Figure:
     labels = [model_label(r["model"]) for r in rows]
     fig = go.Figure()
     for key, name, color, pattern in (
-        ("study_clean", "study: clean", PALETTE[0], "/"), ("clean", "ours: clean", PALETTE[0], ""),
-        ("study_fgsm", "study: FGSM 0.35", PALETTE[3], "/"), ("fgsm", "ours: FGSM 0.35", PALETTE[3], ""),
-    ):  # fmt: skip
-        fig.add_bar(x=labels, y=[r.get(key) for r in rows], name=name, marker_color=color,
-                    marker_pattern_shape=pattern, opacity=0.6 if pattern else 1.0)  # fmt: skip
-    fig.update_layout(barmode="group", yaxis_title="accuracy (%)", yaxis_range=[0, 100],
-                      title="Clean and FGSM (eps 0.35) accuracy: the study and our reproduction")  # fmt: skip
+        ("study_clean", "study: clean", PALETTE[0], "/"),
+        ("clean", "ours: clean", PALETTE[0], ""),
+        ("study_fgsm", "study: FGSM 0.35", PALETTE[3], "/"),
+        ("fgsm", "ours: FGSM 0.35", PALETTE[3], ""),
+    ):
+        fig.add_bar(
+            x=labels,
+            y=[r.get(key) for r in rows],
+            name=name,
+            marker_color=color,
+            marker_pattern_shape=pattern,
+            opacity=0.6 if pattern else 1.0,
+        )
+    fig.update_layout(
+        barmode="group",
+        yaxis_title="accuracy (%)",
+        yaxis_range=[0, 100],
+        title="Clean and FGSM (eps 0.35) accuracy: the study and our reproduction",
+    )
     return fig
 
 
-def eps_curves_figure(curves: dict[str, list[dict]], title: str = "Accuracy vs eps (FGSM)") -> go.Figure:
+def eps_curves_figure(
+    curves: dict[str, list[dict]], title: str = "Accuracy vs eps (FGSM)"
+) -> go.Figure:
     """curves: name → [{eps, accuracy (%) [, low, high]}]; dashed for baselines, solid for VOne."""
     fig = go.Figure()
     for i, (name, points) in enumerate(curves.items()):
@@ -65,15 +111,29 @@ def eps_curves_figure(curves: dict[str, list[dict]], title: str = "Accuracy vs e
         y = [p["accuracy"] for p in points]
         error = None
         if all("low" in p and "high" in p for p in points):
-            error = {"type": "data", "symmetric": False, "array": [p["high"] - p["accuracy"] for p in points],
-                     "arrayminus": [p["accuracy"] - p["low"] for p in points]}  # fmt: skip
-        fig.add_scatter(x=x, y=y, mode="lines+markers", name=model_label(name), error_y=error,
-                        line={"color": color, "dash": "solid" if name.startswith("vone") else "dash"})  # fmt: skip
-    fig.update_layout(title=title, xaxis_title="eps", yaxis_title="accuracy (%)", yaxis_range=[0, 100])
+            error = {
+                "type": "data",
+                "symmetric": False,
+                "array": [p["high"] - p["accuracy"] for p in points],
+                "arrayminus": [p["accuracy"] - p["low"] for p in points],
+            }
+        fig.add_scatter(
+            x=x,
+            y=y,
+            mode="lines+markers",
+            name=model_label(name),
+            error_y=error,
+            line={"color": color, "dash": "solid" if name.startswith("vone") else "dash"},
+        )
+    fig.update_layout(
+        title=title, xaxis_title="eps", yaxis_title="accuracy (%)", yaxis_range=[0, 100]
+    )
     return fig
 
 
-def write_figure(fig: go.Figure, path_stem: Path, *, shared_plotly_js: Path | None = None) -> list[Path]:
+def write_figure(
+    fig: go.Figure, path_stem: Path, *, shared_plotly_js: Path | None = None
+) -> list[Path]:
     """Write ``stem.html`` (works offline) and ``stem.png`` if an image exporter is installed.
 
     The page loads plotly.min.js (4.8 MB) from beside itself, written there once. With
@@ -82,12 +142,16 @@ def write_figure(fig: go.Figure, path_stem: Path, *, shared_plotly_js: Path | No
     html = path_stem.with_suffix(".html")
     if shared_plotly_js is not None and Path(shared_plotly_js).is_file():
         script = Path(os.path.relpath(shared_plotly_js, html.parent)).as_posix()
-        fig.write_html(html, include_plotlyjs=script, full_html=True)  # a path ending in .js: a <script src>
+        fig.write_html(
+            html, include_plotlyjs=script, full_html=True
+        )  # a path ending in .js: a <script src>
     else:
         fig.write_html(html, include_plotlyjs="directory", full_html=True)
     written = [html]
     try:
-        fig.write_image(path_stem.with_suffix(".png"), width=1400, height=int(fig.layout.height or 500))
+        fig.write_image(
+            path_stem.with_suffix(".png"), width=1400, height=int(fig.layout.height or 500)
+        )
         written.append(path_stem.with_suffix(".png"))
     except Exception:  # noqa: BLE001 - no kaleido/Chrome: HTML is the deliverable
         pass

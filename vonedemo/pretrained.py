@@ -87,15 +87,34 @@ def train_pretrained(
     }
     save_checkpoint(directory / file, model, metadata, half=True)
     return update_manifest_entry(
-        directory, name, file=file, sha256=sha256_file(directory / file), model=name,
-        builder_args=model.builder_args, data=metadata["data"], epochs=config.epochs,
-        seed=config.seed, init_seed=init_seed, weight_init=WEIGHT_INIT, train_seconds=metadata["train_seconds"],
-        lr=config.lr, batch_size=config.batch_size,
-        **({"adversarial_training": {"attack": config.adversarial, "eps": config.adv_eps,
-                                     "steps": config.adv_steps, "step_size": config.adv_step_size,
-                                     "warmup_epochs": config.adv_warmup_epochs}}
-           if config.adversarial else {}),
-    )  # fmt: skip
+        directory,
+        name,
+        file=file,
+        sha256=sha256_file(directory / file),
+        model=name,
+        builder_args=model.builder_args,
+        data=metadata["data"],
+        epochs=config.epochs,
+        seed=config.seed,
+        init_seed=init_seed,
+        weight_init=WEIGHT_INIT,
+        train_seconds=metadata["train_seconds"],
+        lr=config.lr,
+        batch_size=config.batch_size,
+        **(
+            {
+                "adversarial_training": {
+                    "attack": config.adversarial,
+                    "eps": config.adv_eps,
+                    "steps": config.adv_steps,
+                    "step_size": config.adv_step_size,
+                    "warmup_epochs": config.adv_warmup_epochs,
+                }
+            }
+            if config.adversarial
+            else {}
+        ),
+    )
 
 
 def score_pretrained(
@@ -116,7 +135,11 @@ def score_pretrained(
         clean = accuracy(model, test)
         result = evaluate_attack(model, test, "fgsm", STUDY_EPS, on_batch=on_batch)
     return update_manifest_entry(
-        directory, name, test_images=len(test), clean_accuracy=round(100 * clean, 2),
-        fgsm_accuracy=round(100 * result.accuracy, 2), fgsm_eps=STUDY_EPS,
+        directory,
+        name,
+        test_images=len(test),
+        clean_accuracy=round(100 * clean, 2),
+        fgsm_accuracy=round(100 * result.accuracy, 2),
+        fgsm_eps=STUDY_EPS,
         fgsm_gradient_health=result.health.summary(),
-    )  # fmt: skip
+    )

@@ -58,8 +58,12 @@ class Reproduction:
 
     @classmethod
     def from_dict(cls, data: dict) -> Reproduction:
-        return cls(config=data.get("config", {}), models=dict(data.get("models", {})),
-                   timings=dict(data.get("timings", {})), environment=dict(data.get("environment", {})))  # fmt: skip
+        return cls(
+            config=data.get("config", {}),
+            models=dict(data.get("models", {})),
+            timings=dict(data.get("timings", {})),
+            environment=dict(data.get("environment", {})),
+        )
 
     def merged_into(self, earlier: Reproduction) -> Reproduction:
         """Earlier results for other models, these for the models run now (study order kept)."""
@@ -74,13 +78,19 @@ class Reproduction:
         return Reproduction(self.config, models, timings, self.environment)
 
 
-def reproduce(config: ReproduceConfig | None = None, on_progress: Progress | None = None) -> Reproduction:
+def reproduce(
+    config: ReproduceConfig | None = None, on_progress: Progress | None = None
+) -> Reproduction:
     config = config or ReproduceConfig()
     report = Reproduction(
         config=asdict(config),
-        environment={"torch": torch.__version__, "machine": platform.machine(),
-                     "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d")},
-    )  # fmt: skip
+        environment={
+            "torch": torch.__version__,
+            "machine": platform.machine(),
+            "threads": torch.get_num_threads(),
+            "date": time.strftime("%Y-%m-%d"),
+        },
+    )
     manifest = read_manifest()["models"]
     test = load_mnist("test").subset(config.limit)
     train = load_mnist("train")
@@ -93,9 +103,12 @@ def reproduce(config: ReproduceConfig | None = None, on_progress: Progress | Non
             torch.manual_seed(config.seed)
             clean = accuracy(model, test)
             attacked = evaluate_attack(
-                model, test, "fgsm", STUDY_EPS,
+                model,
+                test,
+                "fgsm",
+                STUDY_EPS,
                 on_batch=lambda d, t, n=name: progress(f"table: {n}", d, t),
-            )  # fmt: skip
+            )
         study = study_accuracy(name) or {}
         report.models[name] = {
             "label": model_label(name),
@@ -113,10 +126,14 @@ def reproduce(config: ReproduceConfig | None = None, on_progress: Progress | Non
             from .pretrained import update_manifest_entry
 
             update_manifest_entry(
-                default_checkpoint_dir(), name, test_images=len(test), clean_accuracy=round(100 * clean, 2),
-                fgsm_accuracy=round(100 * attacked.accuracy, 2), fgsm_eps=STUDY_EPS,
+                default_checkpoint_dir(),
+                name,
+                test_images=len(test),
+                clean_accuracy=round(100 * clean, 2),
+                fgsm_accuracy=round(100 * attacked.accuracy, 2),
+                fgsm_eps=STUDY_EPS,
                 fgsm_gradient_health=attacked.health.summary(),
-            )  # fmt: skip
+            )
         progress("tables", i + 1, len(config.models))
     report.timings["tables_seconds"] = time.perf_counter() - start
 
@@ -128,26 +145,34 @@ def reproduce(config: ReproduceConfig | None = None, on_progress: Progress | Non
             torch.manual_seed(config.seed)
             rows = eps_sweep(model, sweep_data, config.sweep_eps, "fgsm")
         report.models[name]["eps_curve"] = [
-            {"eps": r["eps"], "accuracy": 100 * r["accuracy"],
-             "zero_sign_fraction": r["health"]["zero_sign_fraction"]}
+            {
+                "eps": r["eps"],
+                "accuracy": 100 * r["accuracy"],
+                "zero_sign_fraction": r["health"]["zero_sign_fraction"],
+            }
             for r in rows
-        ]  # fmt: skip
+        ]
         progress("eps curves", i + 1, len(config.models))
     report.timings["eps_curves_seconds"] = time.perf_counter() - start
 
     if not config.skip_finetune:
         start = time.perf_counter()
         ft_config = FinetuneConfig(
-            rounds=config.rounds, train_limit=config.finetune_train_limit,
-            eval_limit=config.finetune_eval_limit, seed=config.seed,
-        )  # fmt: skip
+            rounds=config.rounds,
+            train_limit=config.finetune_train_limit,
+            eval_limit=config.finetune_eval_limit,
+            seed=config.seed,
+        )
         for name in config.models:
             model, _ = load_pretrained(name)
             t0 = time.perf_counter()
             result = adversarial_finetune(
-                model, train, load_mnist("test"), ft_config,
+                model,
+                train,
+                load_mnist("test"),
+                ft_config,
                 on_round=lambda r, n=name: progress(f"fine-tune: {n}", r.round, r.rounds),
-            )  # fmt: skip
+            )
             curves = {k: [100 * v for v in vals] for k, vals in result.curves().items()}
             report.models[name]["finetune"] = {**curves, "seconds": time.perf_counter() - t0}
             report.models[name]["study_finetune"] = study_curves(name)
@@ -224,19 +249,42 @@ def write_outputs(report: Reproduction, out: Path) -> list[Path]:
     written.append(out / "tables.md")
     with open(out / "tables.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["model", "label", "kind", "test_images", "study_clean", "clean", "study_fgsm", "fgsm",
-                    "fgsm_zero_sign_fraction"])  # fmt: skip
+        w.writerow(
+            [
+                "model",
+                "label",
+                "kind",
+                "test_images",
+                "study_clean",
+                "clean",
+                "study_fgsm",
+                "fgsm",
+                "fgsm_zero_sign_fraction",
+            ]
+        )
         for name, m in report.models.items():
-            w.writerow([name, m["label"], m["kind"], m["test_images"], m["study_clean"], round(m["clean"], 3),
-                        m["study_fgsm"], round(m["fgsm"], 3),
-                        round(m["fgsm_gradient_health"]["zero_sign_fraction"], 4)])  # fmt: skip
+            w.writerow(
+                [
+                    name,
+                    m["label"],
+                    m["kind"],
+                    m["test_images"],
+                    m["study_clean"],
+                    round(m["clean"], 3),
+                    m["study_fgsm"],
+                    round(m["fgsm"], 3),
+                    round(m["fgsm_gradient_health"]["zero_sign_fraction"], 4),
+                ]
+            )
     written.append(out / "tables.csv")
     rows = [{"model": n, **m} for n, m in report.models.items()]
     written += write_figure(accuracy_bars(rows), out / "tables")
     curves = {n: m["eps_curve"] for n, m in report.models.items() if "eps_curve" in m}
     if curves:
-        written += write_figure(eps_curves_figure(curves, "Accuracy vs eps — FGSM as the study ran it"),
-                                out / "eps_curves")  # fmt: skip
+        written += write_figure(
+            eps_curves_figure(curves, "Accuracy vs eps — FGSM as the study ran it"),
+            out / "eps_curves",
+        )
     ft = {n: m["finetune"] for n, m in report.models.items() if "finetune" in m}
     if ft:
         study = {n: m.get("study_finetune") for n, m in report.models.items()}
@@ -261,14 +309,16 @@ def update_readme_block(readme: Path, key: str, body: str, heading: str | None =
 def update_readme(readme: Path, report: Reproduction, out: Path, command: str) -> None:
     """Replace the README's generated Results block with these numbers."""
     rel = out.as_posix()
-    body = "\n".join([
-        f"_Generated by `{command}` on {report.environment['date']} "
-        f"(torch {report.environment['torch']}, {report.environment['threads']} CPU threads); "
-        f"files in `{rel}/`._",
-        "",
-        tables_markdown(report),
-        finetune_markdown(report),
-        f"Plots: `{rel}/tables.html`, `{rel}/eps_curves.html`, `{rel}/finetune.html`. "
-        f"Every number: `{rel}/summary.json`.",
-    ])  # fmt: skip
+    body = "\n".join(
+        [
+            f"_Generated by `{command}` on {report.environment['date']} "
+            f"(torch {report.environment['torch']}, {report.environment['threads']} CPU threads); "
+            f"files in `{rel}/`._",
+            "",
+            tables_markdown(report),
+            finetune_markdown(report),
+            f"Plots: `{rel}/tables.html`, `{rel}/eps_curves.html`, `{rel}/finetune.html`. "
+            f"Every number: `{rel}/summary.json`.",
+        ]
+    )
     update_readme_block(readme, "results", body, heading="Results")

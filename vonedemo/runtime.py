@@ -59,7 +59,9 @@ def tune_allocator() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # Order matters: setting either threshold switches off glibc's own dynamic adjustment.
-    _tuned = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    _tuned = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    )
     if _tuned and "MALLOC_ARENA_MAX" not in os.environ:
         mallopt(_M_ARENA_MAX, max(2, os.cpu_count() or 2))
     return _tuned

@@ -182,13 +182,19 @@ def train(
                         break
                 model.eval()
                 test_acc = (
-                    accuracy(model, test_data, limit=config.eval_limit) if test_data is not None else None
+                    accuracy(model, test_data, limit=config.eval_limit)
+                    if test_data is not None
+                    else None
                 )
                 model.train()
                 info_e = EpochInfo(
-                    epoch, config.epochs, loss_sum / max(seen, 1), correct / max(seen, 1),
-                    test_acc, time.perf_counter() - epoch_start,
-                )  # fmt: skip
+                    epoch,
+                    config.epochs,
+                    loss_sum / max(seen, 1),
+                    correct / max(seen, 1),
+                    test_acc,
+                    time.perf_counter() - epoch_start,
+                )
                 history.epochs.append(info_e)
                 if on_epoch:
                     on_epoch(info_e)
@@ -201,14 +207,21 @@ def train(
     return history
 
 
-def _adversarial_batch(model, images, labels, config: TrainConfig, step: int, ramp: float = 1.0) -> torch.Tensor:
+def _adversarial_batch(
+    model, images, labels, config: TrainConfig, step: int, ramp: float = 1.0
+) -> torch.Tensor:
     eps = config.adv_eps * ramp
     if config.adversarial == "fgsm":
         return create_attack("fgsm")(model, images, labels, eps)
     return create_attack("pgd")(
-        model, images, labels, eps, steps=config.adv_steps,
-        step_size=config.adv_step_size * ramp, seed=config.seed * 1_000_003 + step,
-    )  # fmt: skip
+        model,
+        images,
+        labels,
+        eps,
+        steps=config.adv_steps,
+        step_size=config.adv_step_size * ramp,
+        seed=config.seed * 1_000_003 + step,
+    )
 
 
 def adversarial_finetune(
@@ -256,7 +269,9 @@ def adversarial_finetune(
         for r in range(1, config.rounds + 1):
             t0 = time.perf_counter()
             loss_sum, seen = 0.0, 0
-            for images, labels in train_data.batches(config.batch_size, shuffle=True, seed=config.seed + r):
+            for images, labels in train_data.batches(
+                config.batch_size, shuffle=True, seed=config.seed + r
+            ):
                 adv = attack(tuned, images, labels, config.eps)
                 logits = tuned(adv)
                 loss = F.cross_entropy(logits, labels)

@@ -46,8 +46,12 @@ def attack_grid(
     canvas = Image.new("RGB", (columns * tile_w, rows * tile_h + 24), "white")
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default()
-    draw.text((pad, 4), f"original | adversarial (eps={eps:.2f}) | perturbation (red +, blue -)",
-              fill="black", font=font)  # fmt: skip
+    draw.text(
+        (pad, 4),
+        f"original | adversarial (eps={eps:.2f}) | perturbation (red +, blue -)",
+        fill="black",
+        font=font,
+    )
     gray_o, gray_a = to_gray_uint8(originals), to_gray_uint8(adversarials)
     delta = perturbation_rgb(adversarials - originals, eps if eps > 0 else 1.0)
     for i in range(n):
@@ -63,7 +67,16 @@ def attack_grid(
         ty = y0 + cell + 2
         y, p0, p1 = int(labels[i]), int(clean_pred[i]), int(adv_pred[i])
         draw.text((x0 + pad, ty), f"label {y}", fill="black", font=font)
-        draw.text((x0 + pad + cell + pad, ty), f"clean {p0}", fill="green" if p0 == y else "red", font=font)
-        draw.text((x0 + pad + 2 * (cell + pad), ty), f"adv {p1}", fill="green" if p1 == y else "red",
-                  font=font)  # fmt: skip
+        draw.text(
+            (x0 + pad + cell + pad, ty),
+            f"clean {p0}",
+            fill="green" if p0 == y else "red",
+            font=font,
+        )
+        draw.text(
+            (x0 + pad + 2 * (cell + pad), ty),
+            f"adv {p1}",
+            fill="green" if p1 == y else "red",
+            font=font,
+        )
     return canvas

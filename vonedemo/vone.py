@@ -100,7 +100,9 @@ class VOneConfig:
 # --- V1 parameter distributions (histograms reported in the papers cited above) -------------
 _ORI_EDGES = np.array([-22.5, 22.5, 67.5, 112.5, 157.5])  # degrees; De Valois 1982a
 _ORI_COUNTS = np.array([66, 49, 77, 54], dtype=float)
-_SF_EDGES = np.array([0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.2])  # cycles/deg; De Valois 1982b
+_SF_EDGES = np.array(
+    [0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.2]
+)  # cycles/deg; De Valois 1982b
 _SF_COUNTS = np.array([4, 4, 8, 25, 32, 26, 28, 12, 8], dtype=float)
 _N_EDGES = np.logspace(-1, 0.2, 6)  # nx and ny bin edges; Ringach 2002
 _N_JOINT = np.array(  # rows: nx bins, columns: ny bins
@@ -155,7 +157,9 @@ def sample_gabor_parameters(config: VOneConfig) -> dict[str, np.ndarray]:
     return {"sf": sf, "ori": ori, "phase": phase, "nx": 10.0**log_nx, "ny": 10.0**log_ny}
 
 
-def gabor_kernels(params: torch.Tensor, config: VOneConfig, phase_shift: float = 0.0) -> torch.Tensor:
+def gabor_kernels(
+    params: torch.Tensor, config: VOneConfig, phase_shift: float = 0.0
+) -> torch.Tensor:
     """Float32 Gabor kernels [C, 1, k, k] from a float64 parameter table [C, 5].
 
     G(x, y) = exp(-½(x'²/σx² + y'²/σy²)) / (2π σx σy) · cos(2π f x' + φ), with f in cycles per
@@ -302,7 +306,9 @@ def kernel_radius(kernels: torch.Tensor) -> torch.Tensor:
     idx = (torch.arange(k) - k // 2).abs()
     dist = torch.maximum(idx[:, None], idx[None, :])  # Chebyshev distance to the centre
     nonzero = kernels.flatten(1) != 0
-    return torch.where(nonzero, dist.flatten()[None], torch.zeros_like(dist.flatten())[None]).amax(1)
+    return torch.where(nonzero, dist.flatten()[None], torch.zeros_like(dist.flatten())[None]).amax(
+        1
+    )
 
 
 def crop_radius(kernels: torch.Tensor, tolerance: float = CROP_TOLERANCE) -> torch.Tensor:
@@ -501,7 +507,9 @@ class GaborBank(nn.Module):
         self.register_buffer("q0", q0, persistent=False)
         self.register_buffer("q1", q1, persistent=False)
         pairs = torch.cat([q0[n_s:], q1], 1)  # [n_c, 2, k, k]
-        exact = torch.cat([kernel_radius(q0[:n_s]), kernel_radius(pairs.flatten(0, 1)).view(-1, 2).amax(1)])
+        exact = torch.cat(
+            [kernel_radius(q0[:n_s]), kernel_radius(pairs.flatten(0, 1)).view(-1, 2).amax(1)]
+        )
         crop = torch.cat([crop_radius(q0[:n_s]), crop_radius(pairs)])
         is_complex = torch.arange(cfg.out_channels) >= n_s
         rows = (1 + is_complex.long()).tolist()
@@ -510,7 +518,9 @@ class GaborBank(nn.Module):
         for level in levels:  # exact kernel sizes, chosen the same way within each group
             members = torch.nonzero(crop == level).flatten()
             sub = _radius_levels(exact[members].tolist(), [rows[i] for i in members.tolist()])
-            exact[members] = torch.tensor([next(s for s in sub if s >= int(exact[i])) for i in members])
+            exact[members] = torch.tensor(
+                [next(s for s in sub if s >= int(exact[i])) for i in members]
+            )
         # Output order: by cropped kernel size, simple before complex, then exact kernel size —
         # so every convolution of either path writes contiguous runs of output channels.
         key = ((crop * 2 + is_complex.long()) * 100 + exact) * cfg.out_channels
@@ -550,7 +560,9 @@ class GaborBank(nn.Module):
             cached = self._weight_cache[key] = self._make_weights(like)
         return cached
 
-    def _rows(self, g: _Group, p: _Part | None = None, gains: tuple[float, float] = (1.0, 1.0)) -> torch.Tensor:
+    def _rows(
+        self, g: _Group, p: _Part | None = None, gains: tuple[float, float] = (1.0, 1.0)
+    ) -> torch.Tensor:
         """Kernels [rows, 1, k, k] of a group (or one of its parts) in row order, float64,
         times the (simple, complex) gains."""
         n_s = self.config.simple_channels
@@ -560,7 +572,9 @@ class GaborBank(nn.Module):
         simple = self.channel_order[s0 : s0 + (p.simple if p else g.simple)]
         complex_ = self.channel_order[c0 : c0 + (p.complex if p else g.complex)]
         q0, q1 = self.q0.double(), self.q1.double()
-        return torch.cat([q0[simple] * gains[0], q0[complex_] * gains[1], q1[complex_ - n_s] * gains[1]])
+        return torch.cat(
+            [q0[simple] * gains[0], q0[complex_] * gains[1], q1[complex_ - n_s] * gains[1]]
+        )
 
     def _make_weights(self, like: torch.Tensor) -> _Weights:
         cfg = self.config
@@ -591,9 +605,7 @@ class GaborBank(nn.Module):
     def fast_path_applies(self, x: torch.Tensor) -> bool:
         """float32, stride 1, finite input: the cropped and exact-support paths apply."""
         return (
-            x.dtype == torch.float32
-            and self.config.stride == 1
-            and bool(torch.isfinite(x).all())
+            x.dtype == torch.float32 and self.config.stride == 1 and bool(torch.isfinite(x).all())
         )
 
     def nan_everywhere(self, x: torch.Tensor) -> torch.Tensor:
@@ -703,7 +715,9 @@ class GaborBank(nn.Module):
                 # d out / d cell = [pre > 0] (1 + n [shifted > 0] / (2 std))
                 slope = (nz * (shifted > 0) / (2 * std)).add_(1).mul_(pre > 0)
                 d[:, : g.simple].mul_(slope[:, : g.simple])
-                d[:, g.simple :].view(b, 2, g.complex, h, w_).mul_(slope[:, g.simple :].unsqueeze(1))
+                d[:, g.simple :].view(b, 2, g.complex, h, w_).mul_(
+                    slope[:, g.simple :].unsqueeze(1)
+                )
         return derivs, zero_any, underflow
 
     def exact_backward(self, grad_out: torch.Tensor, derivs: list[torch.Tensor]) -> torch.Tensor:
@@ -757,7 +771,11 @@ class GaborBank(nn.Module):
         return (cfg.k_exc * torch.cat([simple, complex_], 1)).index_select(1, self.channel_order)
 
     def respond(
-        self, x: torch.Tensor, noise: torch.Tensor | None = None, gradient: str = "raw", canonical: bool = False
+        self,
+        x: torch.Tensor,
+        noise: torch.Tensor | None = None,
+        gradient: str = "raw",
+        canonical: bool = False,
     ) -> torch.Tensor:
         """Cells, then noise (``noise`` [B, C, H, W] in channel order, or None) and ReLU;
         channels in ``channel_order``, or the canonical order with ``canonical``."""
@@ -818,11 +836,15 @@ def fill_normal(out: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
     global _noise_pool
     with _noise_pool_lock:
         if _noise_pool is None:  # one thread per core at most; more torch threads just queue
-            _noise_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="vonedemo-noise")
+            _noise_pool = ThreadPoolExecutor(
+                max_workers=os.cpu_count() or 2, thread_name_prefix="vonedemo-noise"
+            )
         pool = _noise_pool
     bounds = [len(values) * k // workers for k in range(workers + 1)]
     # torch releases the GIL inside normal_, so the streams really run side by side.
-    for future in [pool.submit(fill, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]:
+    for future in [
+        pool.submit(fill, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    ]:
         future.result()
     return out
 
@@ -860,7 +882,9 @@ class VOneBlock(nn.Module):
         super().__init__()
         self.config = config or VOneConfig()
         self.bank = GaborBank(self.config, params)
-        self.noise_mode = self.config.noise_mode  # per-block default; see noise_mode() for overrides
+        self.noise_mode = (
+            self.config.noise_mode
+        )  # per-block default; see noise_mode() for overrides
         self.noise_seed = self.config.noise_seed
 
     def set_noise_mode(self, mode: str, seed: int | None = None) -> None:
@@ -909,7 +933,9 @@ class VOneBlock(nn.Module):
         noise = self.draw_noise(self.bank.output_shape(x), x)
         return self.bank.respond(x, noise, gradient, canonical)
 
-    def project(self, x: torch.Tensor, weight: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    def project(
+        self, x: torch.Tensor, weight: torch.Tensor, chunk: int | None = None
+    ) -> torch.Tensor:
         """``F.conv2d(self(x, canonical=False), weight)`` for a 1x1 ``weight`` [out, C, 1, 1]
         whose input channels are in ``channel_order`` — computed ``chunk`` images at a time,
         so the 512 maps of a big batch never exist at once (memory, and cache reuse).

@@ -45,7 +45,7 @@ def params_array(block: VOneBlock) -> np.ndarray:
 
 
 def cell_kinds(block: VOneBlock) -> np.ndarray:
-    """"simple" or "complex" for each canonical channel (simple channels come first)."""
+    """ "simple" or "complex" for each canonical channel (simple channels come first)."""
     n_s = block.config.simple_channels
     n = block.config.simple_channels + block.config.complex_channels
     return np.array(["simple" if i < n_s else "complex" for i in range(n)])
@@ -72,7 +72,9 @@ def gallery_order(
     return channels[order]
 
 
-def filter_kernels(block: VOneBlock, channels: Sequence[int] | np.ndarray, part: str = "q0") -> torch.Tensor:
+def filter_kernels(
+    block: VOneBlock, channels: Sequence[int] | np.ndarray, part: str = "q0"
+) -> torch.Tensor:
     """Kernels [N, 1, k, k] of canonical ``channels``: ``q0`` (every cell's filter) or ``q1``
     (the quadrature partner, complex cells only)."""
     idx = torch.as_tensor(np.asarray(channels, dtype=np.int64))
@@ -89,7 +91,9 @@ def filter_kernels(block: VOneBlock, channels: Sequence[int] | np.ndarray, part:
 def diverging_tiles(values: torch.Tensor | np.ndarray, *, shared_scale: bool = False) -> np.ndarray:
     """[N, H, W] signed values → uint8 [N, H, W, 3]: red positive, blue negative, white 0;
     each tile scaled to its own largest |value| (or all to one scale)."""
-    t = torch.as_tensor(np.asarray(values, dtype=np.float32) if isinstance(values, np.ndarray) else values)
+    t = torch.as_tensor(
+        np.asarray(values, dtype=np.float32) if isinstance(values, np.ndarray) else values
+    )
     t = t.detach().float().cpu()
     if t.dim() == 4:
         t = t[:, 0]
@@ -105,7 +109,10 @@ def diverging_tiles(values: torch.Tensor | np.ndarray, *, shared_scale: bool = F
 def heat_tiles(values: torch.Tensor | np.ndarray, vmax: float | None = None) -> np.ndarray:
     """[N, H, W] non-negative activations → uint8 [N, H, W, 3] on a dark-to-bright ramp, all on
     one scale (0 … ``vmax``, default the largest value)."""
-    a = np.asarray(values.detach().float().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
+    a = np.asarray(
+        values.detach().float().cpu() if isinstance(values, torch.Tensor) else values,
+        dtype=np.float64,
+    )
     if a.ndim == 4:
         a = a[:, 0]
     top = float(vmax) if vmax is not None else (float(a.max()) if a.size else 1.0)
@@ -116,7 +123,9 @@ def heat_tiles(values: torch.Tensor | np.ndarray, vmax: float | None = None) -> 
     return rgb.round().astype(np.uint8)
 
 
-def mosaic(tiles: np.ndarray, columns: int, *, zoom: int = 1, pad: int = 1, background: int = 255) -> np.ndarray:
+def mosaic(
+    tiles: np.ndarray, columns: int, *, zoom: int = 1, pad: int = 1, background: int = 255
+) -> np.ndarray:
     """Lay tiles [N, H, W] or [N, H, W, 3] out in a grid, each enlarged ``zoom`` times."""
     tiles = np.asarray(tiles)
     if tiles.ndim not in (3, 4):
@@ -159,7 +168,9 @@ def kernel_gallery(
     return mosaic(tiles, columns, zoom=zoom), channels
 
 
-def params_table(block: VOneBlock, channels: Sequence[int] | np.ndarray | None = None) -> list[dict]:
+def params_table(
+    block: VOneBlock, channels: Sequence[int] | np.ndarray | None = None
+) -> list[dict]:
     """Rows {channel, cell, sf [cyc/deg], ori [deg], phase [deg], nx, ny} for a table."""
     params = params_array(block)
     kinds = cell_kinds(block)
@@ -191,7 +202,9 @@ def strongest_channels(maps: torch.Tensor, k: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def noise_samples(block: VOneBlock, image: torch.Tensor, n: int, *, first_seed: int = 0) -> torch.Tensor:
+def noise_samples(
+    block: VOneBlock, image: torch.Tensor, n: int, *, first_seed: int = 0
+) -> torch.Tensor:
     """The block's output [n, channels, H, W] for one image under ``n`` seeded noise draws
     (seeds ``first_seed`` … ``first_seed + n - 1``); the block itself is not changed."""
     x = _one_image(image)

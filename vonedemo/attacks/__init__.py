@@ -48,6 +48,13 @@ def create_attack(name: str, **options) -> Attack:
 
 
 __all__ = [
-    "GradientHealth", "check_batch", "check_eps", "create_attack", "fgsm", "input_gradient",
-    "list_attacks", "pgd", "attack_description",
-]  # fmt: skip
+    "GradientHealth",
+    "check_batch",
+    "check_eps",
+    "create_attack",
+    "fgsm",
+    "input_gradient",
+    "list_attacks",
+    "pgd",
+    "attack_description",
+]

@@ -33,10 +33,17 @@ def check_batch(images: torch.Tensor, labels: torch.Tensor) -> None:
     check_images(images)
     if not torch.isfinite(images).all():
         raise ValueError("images contain NaN or infinite values")
-    lo, hi = images.min().item() if images.numel() else 0.0, images.max().item() if images.numel() else 0.0
+    lo, hi = (
+        images.min().item() if images.numel() else 0.0,
+        images.max().item() if images.numel() else 0.0,
+    )
     if lo < -_RANGE_TOLERANCE or hi > 1.0 + _RANGE_TOLERANCE:
         raise ValueError(f"images must be in [0, 1], got values in [{lo:.3g}, {hi:.3g}]")
-    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.shape[0] != images.shape[0]:
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.dim() != 1
+        or labels.shape[0] != images.shape[0]
+    ):
         shape = list(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
         raise ValueError(f"labels must be a 1-D tensor of {images.shape[0]} class ids, got {shape}")
     if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
@@ -82,7 +89,13 @@ class GradientHealth:
             self.linf = max(self.linf, float(delta.max()))
 
     def merge(self, other: GradientHealth) -> None:
-        for f in ("gradient_entries", "nonfinite_entries", "zero_sign_entries", "images", "moved_images"):
+        for f in (
+            "gradient_entries",
+            "nonfinite_entries",
+            "zero_sign_entries",
+            "images",
+            "moved_images",
+        ):
             setattr(self, f, getattr(self, f) + getattr(other, f))
         self.linf = max(self.linf, other.linf)
 

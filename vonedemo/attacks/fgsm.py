@@ -49,15 +49,24 @@ def fgsm(
     if eps == 0:
         adv = x.clone()
         if on_clean_logits is not None:
-            with torch.no_grad(), (noise_mode(noise, noise_seed) if noise is not None else contextlib.nullcontext()):
+            with (
+                torch.no_grad(),
+                noise_mode(noise, noise_seed) if noise is not None else contextlib.nullcontext(),
+            ):
                 on_clean_logits(model(x))
         if health is not None:
             health.add_result(x, adv)
         return adv
     grad = input_gradient(
-        model, x, labels, eot_samples=eot_samples, gradient=gradient, noise=noise, noise_seed=noise_seed,
+        model,
+        x,
+        labels,
+        eot_samples=eot_samples,
+        gradient=gradient,
+        noise=noise,
+        noise_seed=noise_seed,
         on_logits=on_clean_logits,
-    )  # fmt: skip
+    )
     adv = torch.clamp(x + eps * torch.sign(grad), 0.0, 1.0)
     if health is not None:
         health.add_gradient(grad)

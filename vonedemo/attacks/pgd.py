@@ -72,9 +72,14 @@ def pgd(
             adv = x.clone()
         for _ in range(steps):
             grad = input_gradient(
-                model, adv, labels, eot_samples=eot_samples, gradient=gradient,
-                noise=noise, noise_seed=noise_seed,
-            )  # fmt: skip
+                model,
+                adv,
+                labels,
+                eot_samples=eot_samples,
+                gradient=gradient,
+                noise=noise,
+                noise_seed=noise_seed,
+            )
             if health is not None:
                 health.add_gradient(grad)
             adv = adv + step_size * torch.sign(grad)
