@@ -7,7 +7,8 @@ import streamlit as st
 
 from ui import loaders, widgets
 from vonedemo import models
-from vonedemo.explorer import STUDY_EPS, AttackSettings
+from vonedemo.attack_view import AttackSettings
+from vonedemo.study import STUDY_EPS
 
 
 def _next_digit() -> None:

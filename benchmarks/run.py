@@ -289,7 +289,7 @@ def explorer_work() -> tuple[Callable, Callable, Callable]:
     """The explorer's computations: the first view of a sample, one eps change (clean
     predictions come from the app's per-sample cache: they do not depend on eps), and the
     clean predictions that cache holds."""
-    from vonedemo.explorer import AttackSettings, attack_batch, clean_probabilities
+    from vonedemo.attack_view import AttackSettings, attack_batch, clean_probabilities
 
     def first_view(model, images, labels, eps):
         return attack_batch(model, images, labels, AttackSettings(eps=eps))
@@ -310,7 +310,7 @@ def explorer_section(report: Report, data, repeats: int) -> dict:
     report.add(
         "## 3. Attack explorer: one eps change, 32 digits",
         "",
-        f"{torch.get_num_threads()} thread(s). Uncached eps change: `vonedemo.explorer.attack_batch` as the app calls it "
+        f"{torch.get_num_threads()} thread(s). Uncached eps change: `vonedemo.attack_view.attack_batch` as the app calls it "
         "when the slider moves — FGSM, adversarial predictions and pictures; the clean "
         "predictions come from the app's per-sample cache (`ui.loaders.clean_probs`: they do not "
         "depend on eps). First view: the same plus the clean forward pass (a new sample or "

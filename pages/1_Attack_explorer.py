@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui import charts, loaders, widgets
-from vonedemo.explorer import AttackSettings
+from vonedemo.attack_view import AttackSettings
 from vonedemo.vone import NOISE_MODES
 
 widgets.page_setup(

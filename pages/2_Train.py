@@ -6,9 +6,9 @@ from dataclasses import asdict
 import streamlit as st
 import torch
 
-from ui import charts, loaders, widgets
+from ui import charts, loaders, settings, widgets
 from ui.progress import TrainingMonitor
-from vonedemo import explorer, models
+from vonedemo import models, runs
 from vonedemo.training import TrainConfig, train
 
 widgets.page_setup(
@@ -137,8 +137,8 @@ with widgets.guard("the training page"):
             "test_accuracy": test_acc,
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
-        path = explorer.save_app_checkpoint(
-            explorer.app_checkpoint_dir(),
+        path = runs.save_named_checkpoint(
+            settings.app_checkpoint_dir(),
             st.session_state["tr_name"] or default_name,
             model,
             metadata,
@@ -175,7 +175,7 @@ with widgets.guard("the training page"):
             charts.accuracy_figure(last["epochs"], last["planned_epochs"]), key="tr_last_acc"
         )
 
-    saved = explorer.app_checkpoints()
+    saved = settings.app_checkpoints()
     if saved:
         with st.expander(f"Checkpoints saved in this app ({len(saved)})"):
             st.dataframe(

@@ -4,9 +4,9 @@ import time
 
 import streamlit as st
 
-from ui import charts, loaders, widgets
+from ui import charts, loaders, settings, widgets
 from ui.progress import FinetuneMonitor
-from vonedemo import explorer, models
+from vonedemo import models, runs
 from vonedemo.study import study_curves
 from vonedemo.training import FinetuneConfig, adversarial_finetune
 
@@ -156,8 +156,8 @@ with widgets.guard("the fine-tuning page"):
                     "rounds": rows,
                     "created": time.strftime("%Y-%m-%d %H:%M:%S"),
                 }
-                path = explorer.save_app_checkpoint(
-                    explorer.app_checkpoint_dir(),
+                path = runs.save_named_checkpoint(
+                    settings.app_checkpoint_dir(),
                     st.session_state["ft_name"] or default_name,
                     last["model"],
                     metadata,

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from ui import charts, loaders, widgets
-from vonedemo import checkpoints, explorer, models
+from ui import charts, loaders, settings, widgets
+from vonedemo import checkpoints, models
+from vonedemo import results as measured_results
 
 widgets.page_setup(
     "Compare with the study",
@@ -25,7 +26,7 @@ with widgets.guard("the compare page"):
         manifest = checkpoints.read_manifest()
     except checkpoints.CheckpointError as e:
         manifest, notes = {"models": {}}, [str(e)]
-    measured, more_notes = explorer.read_measured(explorer.results_path(), manifest)
+    measured, more_notes = measured_results.read_measured(settings.results_path(), manifest)
     notes += more_notes
     fresh = st.session_state["cmp_measured"]
     if fresh:
@@ -36,7 +37,7 @@ with widgets.guard("the compare page"):
     # The study's eight, then any other registered model a results file measured (e.g. references).
     extra = [n for n in measured if n not in models.STUDY_MODELS and n in models.list_models()]
     names = [*models.STUDY_MODELS, *extra]
-    rows = explorer.comparison_rows(measured, names)
+    rows = measured_results.comparison_rows(measured, names)
     table = [
         {
             "model": r["label"],
@@ -101,7 +102,7 @@ with widgets.guard("the compare page"):
         st.info(f"No pretrained model is available to measure; {loaders.REGENERATE}.")
     elif st.button("📏 Measure now", key="cmp_run", type="primary"):
         limit = int(st.session_state["cmp_limit"])
-        eps_values = explorer.DEFAULT_EPS_VALUES
+        eps_values = measured_results.DEFAULT_EPS_VALUES
         total = len(available) * len(eps_values)
         bar = st.progress(0.0, text="Measuring…")
         results = {}
@@ -111,7 +112,7 @@ with widgets.guard("the compare page"):
             def on_eps(done: int, n: int, i: int = i, label: str = choice.label) -> None:
                 bar.progress(min(1.0, (i * n + done) / total), text=f"{label}: eps {done}/{n}")
 
-            results[choice.name] = explorer.measure_model(
+            results[choice.name] = measured_results.measure_model(
                 model, loaders.test_data(), limit=limit, eps_values=eps_values, on_eps=on_eps
             )
             results[choice.name]["source"] = f"measured now ({limit} digits)"

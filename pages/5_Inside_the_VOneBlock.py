@@ -6,7 +6,8 @@ import torch
 
 from ui import loaders, widgets
 from vonedemo import vone_views as vv
-from vonedemo.explorer import STUDY_EPS, AttackSettings
+from vonedemo.attack_view import AttackSettings
+from vonedemo.study import STUDY_EPS
 
 widgets.page_setup(
     "Inside the VOneBlock",

@@ -4,9 +4,9 @@ import json
 
 import streamlit as st
 
-from ui import loaders, widgets
+from ui import loaders, settings, widgets
 from ui.progress import ProgressBar
-from vonedemo import audit, explorer, models
+from vonedemo import audit, models
 from vonedemo.plots import eps_curves_figure
 
 widgets.page_setup(
@@ -21,7 +21,7 @@ widgets.page_setup(
 widgets.init_state({"real_fresh": None, "real_model": None, "real_limit": 50})
 
 with widgets.guard("the audit page"):
-    path = explorer.results_path().parent / "audit" / "audit.json"
+    path = settings.results_path().parent / "audit" / "audit.json"
     report = None
     if path.is_file():
         try:

@@ -23,11 +23,14 @@ import streamlit as st
 import torch
 from torch import nn
 
-from vonedemo import checkpoints, explorer, models
+from vonedemo import attack_view as views
+from vonedemo import checkpoints, models
+from vonedemo.attack_view import AttackSettings, AttackView
 from vonedemo.data import MNISTData, load_mnist
-from vonedemo.explorer import AttackSettings, AttackView
 from vonedemo.runtime import tune_allocator
 from vonedemo.vone import VOneBlock, VOneConfig
+
+from .settings import app_checkpoint_dir, app_checkpoints
 
 MODELS_ENV = "VONEDEMO_APP_MODELS"  # "tiny": small, untrained stand-ins for the shipped models
 DATA_LIMIT_ENV = "VONEDEMO_APP_DATA_LIMIT"  # keep only the first N images of each split
@@ -137,7 +140,7 @@ def model_choices(*, include_app: bool = True, vone_only: bool = False) -> list[
     checkpoints trained or fine-tuned in this app."""
     choices = [pretrained_choice(n) for n in models.STUDY_MODELS]
     if include_app:
-        choices += [app_choice(p) for p in explorer.app_checkpoints()]
+        choices += [app_choice(p) for p in app_checkpoints()]
     if vone_only:
         choices = [c for c in choices if c.is_vone]
     return choices
@@ -148,7 +151,7 @@ def find_choice(key: str) -> ModelChoice:
     if kind == "pretrained":
         return pretrained_choice(rest)
     if kind == "app":
-        return app_choice(explorer.app_checkpoint_dir() / Path(rest).name)
+        return app_choice(app_checkpoint_dir() / Path(rest).name)
     raise ValueError(f"unknown model key {key!r}")
 
 
@@ -186,7 +189,7 @@ def load_model(key: str) -> tuple[nn.Module, dict]:
             }
         return checkpoints.load_pretrained(rest)
     if kind == "app":
-        return load_checkpoint_file(explorer.app_checkpoint_dir() / Path(rest).name)
+        return load_checkpoint_file(app_checkpoint_dir() / Path(rest).name)
     raise ValueError(f"unknown model key {key!r}")
 
 
@@ -260,8 +263,8 @@ def busy() -> bool:
 # --- cached results ----------------------------------------------------------------------------
 def _sample(n: int, sample_seed: int):
     data = test_data()
-    idx = explorer.sample_indices(len(data), n, sample_seed)
-    images, labels = explorer.select(data, idx)
+    idx = views.sample_indices(len(data), n, sample_seed)
+    images, labels = views.select(data, idx)
     return idx, images, labels
 
 
@@ -271,7 +274,7 @@ def clean_probs(key: str, stamp: str, noise: str | None, seed: int, n: int, samp
     model, _ = get_model(key)
     _, images, _ = _sample(n, sample_seed)
     with compute_slot():
-        return explorer.clean_probabilities(model, images, noise=noise, seed=seed)
+        return views.clean_probabilities(model, images, noise=noise, seed=seed)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -283,9 +286,7 @@ def attack_view(
     idx, images, labels = _sample(n, sample_seed)
     before = clean_probs(key, stamp, settings.noise, settings.seed, n, sample_seed)
     with compute_slot():
-        return explorer.attack_batch(
-            model, images, labels, settings, indices=idx, clean_probs=before
-        )
+        return views.attack_batch(model, images, labels, settings, indices=idx, clean_probs=before)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -320,23 +321,23 @@ def digit_view(key: str, stamp: str, settings: AttackSettings, index: int) -> At
     model, _ = get_model(key)
     data = test_data()
     index = int(index) % len(data)
-    images, labels = explorer.select(data, [index])
+    images, labels = views.select(data, [index])
     with compute_slot():
-        return explorer.attack_batch(model, images, labels, settings, indices=[index])
+        return views.attack_batch(model, images, labels, settings, indices=[index])
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring more test digits at this eps…")
 def sample_attack_accuracy(key: str, stamp: str, settings: AttackSettings, limit: int) -> dict:
     model, _ = get_model(key)
     with compute_slot():
-        return explorer.attacked_sample_accuracy(model, test_data(), settings, limit)
+        return views.attacked_sample_accuracy(model, test_data(), settings, limit)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def sample_clean_accuracy(key: str, stamp: str, noise: str | None, seed: int, limit: int) -> float:
     model, _ = get_model(key)
     with compute_slot():
-        return explorer.clean_sample_accuracy(model, test_data(), limit, noise=noise, seed=seed)
+        return views.clean_sample_accuracy(model, test_data(), limit, noise=noise, seed=seed)
 
 
 _sample_scored: set[tuple] = set()  # keys of larger-sample results known to be in the cache

@@ -24,9 +24,8 @@ from .checkpoints import (
 from .data import load_mnist
 from .evaluation import accuracy, evaluate_attack
 from .models import WEIGHT_INIT, build_model
+from .study import STUDY_EPS
 from .training import StepInfo, TrainConfig, train
-
-STUDY_EPS = 0.35
 
 
 def write_manifest(manifest: dict, directory: str | Path) -> Path:

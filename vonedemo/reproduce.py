@@ -19,11 +19,10 @@ from .checkpoints import default_checkpoint_dir, load_pretrained, read_manifest
 from .data import load_mnist
 from .evaluation import accuracy, eps_sweep, evaluate_attack
 from .models import BASELINES, STUDY_MODELS, model_label
-from .study import study_accuracy, study_curves
+from .study import STUDY_EPS, study_accuracy, study_curves
 from .training import FinetuneConfig, adversarial_finetune
 
 Progress = Callable[[str, int, int], None]
-STUDY_EPS = 0.35
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from .models import model_label
 
+STUDY_EPS = 0.35  # the study's FGSM budget (pixels in [0, 1])
+
 REPORT_PATH = Path(__file__).parent / "assets" / "study_report.json"
 
 

@@ -1,4 +1,5 @@
-"""vonedemo.explorer: what the app's pages compute (attack views, sampling, names, results)."""
+"""What the app's pages compute: attack views (vonedemo.attack_view), run-file names
+(vonedemo.runs), the results folders (vonedemo.results) and the app's folders (ui.settings)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from conftest import tiny_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vonedemo import explorer
+from ui import settings as app_settings
+from vonedemo import attack_view, results, runs
+from vonedemo.attack_view import AttackSettings, attack_batch
 from vonedemo.checkpoints import load_checkpoint
-from vonedemo.explorer import AttackSettings, attack_batch
 from vonedemo.models import STUDY_MODELS
 
 
@@ -72,7 +74,7 @@ def test_settings_options_and_hashing():
 
 @given(st.floats(0, 1), st.integers(1, 100))
 def test_pgd_step_size_stays_within_eps(eps, steps):
-    size = explorer.pgd_step_size(eps, steps)
+    size = attack_view.pgd_step_size(eps, steps)
     assert 0 <= size <= eps and size * steps >= min(eps, 2.5 * eps) - 1e-9
 
 
@@ -133,7 +135,7 @@ def test_noisy_views_repeat_for_a_seed_and_leave_the_model_alone(vone, digits):
     for mode in ("off", "seeded"):
         attack_batch(vone, images, labels, AttackSettings(eps=0.2, noise=mode))
     # The clean phase can be computed once and reused for every eps: same result.
-    clean = explorer.clean_probabilities(vone, images, seed=3)
+    clean = attack_view.clean_probabilities(vone, images, seed=3)
     d = attack_batch(
         vone,
         images,
@@ -149,15 +151,15 @@ def test_noisy_views_repeat_for_a_seed_and_leave_the_model_alone(vone, digits):
 
 def test_sample_accuracies(cnn, test_data):
     settings = AttackSettings(eps=0.3)
-    clean = explorer.clean_sample_accuracy(cnn, test_data, 40)
+    clean = attack_view.clean_sample_accuracy(cnn, test_data, 40)
     seen = []
-    result = explorer.attacked_sample_accuracy(
+    result = attack_view.attacked_sample_accuracy(
         cnn, test_data, settings, 40, on_batch=lambda d, t: seen.append((d, t))
     )
     assert 0 <= clean <= 1 and 0 <= result["accuracy"] <= 1
     assert result["images"] == 40 and seen[-1] == (40, 40)
     assert not result["stalled"] and "L∞ applied 0.300" in result["sentence"]
-    zero = explorer.attacked_sample_accuracy(cnn, test_data, AttackSettings(eps=0.0), 40)
+    zero = attack_view.attacked_sample_accuracy(cnn, test_data, AttackSettings(eps=0.0), 40)
     assert zero["accuracy"] == pytest.approx(clean) and not zero["stalled"]
 
 
@@ -165,14 +167,14 @@ def test_sample_accuracies(cnn, test_data):
 @given(st.integers(0, 500), st.integers(0, 600), st.integers(0, 2**31))
 @settings(max_examples=50, deadline=None)
 def test_sample_indices(total, n, seed):
-    idx = explorer.sample_indices(total, n, seed)
+    idx = attack_view.sample_indices(total, n, seed)
     assert len(idx) == min(n, total) and len(set(idx.tolist())) == len(idx)
     assert ((0 <= idx) & (idx < max(total, 1))).all()
-    assert np.array_equal(idx, explorer.sample_indices(total, n, seed))
+    assert np.array_equal(idx, attack_view.sample_indices(total, n, seed))
 
 
 def test_select(test_data):
-    images, labels = explorer.select(test_data, [5, 2])
+    images, labels = attack_view.select(test_data, [5, 2])
     assert (
         torch.equal(images, test_data.images[[5, 2]])
         and labels.tolist() == test_data.labels[[5, 2]].tolist()
@@ -183,10 +185,10 @@ def test_select(test_data):
 @given(st.text(max_size=200))
 @settings(max_examples=200)
 def test_sanitize_name_is_always_a_safe_stem(text):
-    name = explorer.sanitize_name(text)
+    name = runs.sanitize_name(text)
     assert re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?", name)
     assert len(name) <= 64 and ".." not in name and "/" not in name
-    assert explorer.sanitize_name(name) == name  # idempotent
+    assert runs.sanitize_name(name) == name  # idempotent
 
 
 @pytest.mark.parametrize(
@@ -201,7 +203,7 @@ def test_sanitize_name_is_always_a_safe_stem(text):
     ],
 )
 def test_sanitize_examples(text, expected):
-    assert explorer.sanitize_name(text) == expected
+    assert runs.sanitize_name(text) == expected
 
 
 def test_reserved_names_never_collide(tmp_path):
@@ -209,7 +211,7 @@ def test_reserved_names_never_collide(tmp_path):
     lock = threading.Lock()
 
     def reserve():
-        p = explorer.reserve_checkpoint_path(tmp_path, "same name")
+        p = runs.reserve_checkpoint_path(tmp_path, "same name")
         with lock:
             paths.append(p.name)
 
@@ -219,31 +221,31 @@ def test_reserved_names_never_collide(tmp_path):
     for t in threads:
         t.join()
     assert sorted(paths) == sorted(["same-name.pt"] + [f"same-name-{i}.pt" for i in range(2, 9)])
-    assert explorer.app_checkpoints(tmp_path) == []  # reserved, empty: not offered as models
+    assert runs.saved_checkpoints(tmp_path) == []  # reserved, empty: not offered as models
 
 
 def test_save_app_checkpoint_round_trip(tmp_path, cnn):
-    first = explorer.save_app_checkpoint(tmp_path, "mine", cnn, {"made_by": "test"})
-    second = explorer.save_app_checkpoint(tmp_path, "mine", cnn, {"made_by": "test"})
+    first = runs.save_named_checkpoint(tmp_path, "mine", cnn, {"made_by": "test"})
+    second = runs.save_named_checkpoint(tmp_path, "mine", cnn, {"made_by": "test"})
     assert (first.name, second.name) == ("mine.pt", "mine-2.pt")
     model, meta = load_checkpoint(first)
     assert (
         meta["name"] == "mine" and meta["made_by"] == "test" and model.registry_name == "basic-cnn"
     )
-    assert set(explorer.app_checkpoints(tmp_path)) == {first, second}
+    assert set(runs.saved_checkpoints(tmp_path)) == {first, second}
 
 
 def test_save_app_checkpoint_cleans_up_after_a_failure(tmp_path):
     with pytest.raises(ValueError):
-        explorer.save_app_checkpoint(tmp_path, "bad", torch.nn.Linear(2, 2), {})  # no registry name
+        runs.save_named_checkpoint(tmp_path, "bad", torch.nn.Linear(2, 2), {})  # no registry name
     assert list(tmp_path.iterdir()) == []
 
 
 def test_app_checkpoint_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv(explorer.APP_CHECKPOINTS_ENV, str(tmp_path))
-    assert explorer.app_checkpoint_dir() == tmp_path
-    monkeypatch.delenv(explorer.APP_CHECKPOINTS_ENV)
-    assert explorer.app_checkpoint_dir() == explorer.REPO_ROOT / "runs" / "app"
+    monkeypatch.setenv(app_settings.APP_CHECKPOINTS_ENV, str(tmp_path))
+    assert app_settings.app_checkpoint_dir() == tmp_path
+    monkeypatch.delenv(app_settings.APP_CHECKPOINTS_ENV)
+    assert app_settings.app_checkpoint_dir() == app_settings.REPO_ROOT / "runs" / "app"
 
 
 # --- measured results --------------------------------------------------------------------------
@@ -276,7 +278,7 @@ def test_read_measured_prefers_the_summary_then_the_manifest(tmp_path):
             "convnet": {"clean_accuracy": 98.0, "fgsm_accuracy": 20.0, "test_images": 500},
         }
     }
-    measured, notes = explorer.read_measured(summary, manifest)
+    measured, notes = results.read_measured(summary, manifest)
     assert notes == []
     assert (
         measured["basic-cnn"]["clean"] == 99.0 and measured["basic-cnn"]["source"] == "summary.json"
@@ -295,14 +297,14 @@ def test_read_measured_prefers_the_summary_then_the_manifest(tmp_path):
 def test_read_measured_reports_a_broken_summary(tmp_path):
     summary = tmp_path / "summary.json"
     summary.write_text("{broken")
-    measured, notes = explorer.read_measured(summary, None)
+    measured, notes = results.read_measured(summary, None)
     assert measured == {} and len(notes) == 1 and "could not be read" in notes[0]
-    assert explorer.read_measured(tmp_path / "missing.json", None) == ({}, [])
+    assert results.read_measured(tmp_path / "missing.json", None) == ({}, [])
 
 
 def test_measure_model(cnn, test_data):
     calls = []
-    row = explorer.measure_model(
+    row = results.measure_model(
         cnn, test_data, limit=30, eps_values=(0.1,), on_eps=lambda d, n: calls.append((d, n))
     )
     assert [p["eps"] for p in row["eps_curve"]] == [0.0, 0.1, 0.35]
@@ -315,7 +317,7 @@ def test_measure_model(cnn, test_data):
 
 
 def test_comparison_rows():
-    rows = explorer.comparison_rows({"basic-cnn": {"clean": 98.0, "fgsm": 5.0, "source": "x"}})
+    rows = results.comparison_rows({"basic-cnn": {"clean": 98.0, "fgsm": 5.0, "source": "x"}})
     assert [r["model"] for r in rows] == list(STUDY_MODELS)
     assert all(r["study_clean"] is not None and r["study_fgsm"] is not None for r in rows)
     by = {r["model"]: r for r in rows}

@@ -1,6 +1,6 @@
-"""What the app's pages compute, without any UI: attack a handful of digits and return what a
-person should see, sample digits repeatably, name and reserve checkpoint files, and gather the
-measured results the compare page shows beside the study's.
+"""The attack view a page shows: attack a handful of digits and return what a person should
+see (originals, adversarials, perturbations, predictions, gradient health), and sample digits
+repeatably.
 
 Results are plain numpy arrays, floats and dicts, so a UI can cache and pickle them cheaply.
 Nothing here changes a model: noise choices use the per-thread :func:`vonedemo.vone.noise_mode`
@@ -17,15 +17,9 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import itertools
-import json
-import math
-import os
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,22 +28,13 @@ from torch import nn
 from .attacks import GradientHealth, create_attack, list_attacks
 from .attacks.base import check_eps
 from .attacks.pgd import default_step_size
-from .checkpoints import list_checkpoints, save_checkpoint
 from .data import MNISTData
 from .evaluation import accuracy, evaluate_attack, predict
-from .models import STUDY_MODELS, model_label
-from .study import study_accuracy
+from .study import STUDY_EPS
 from .viz import perturbation_rgb, to_gray_uint8
 from .vone import GRADIENT_MODES, NOISE_MODES, noise_mode
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-APP_CHECKPOINTS_ENV = "VONEDEMO_APP_CHECKPOINTS"
-RESULTS_ENV = "VONEDEMO_RESULTS"
-STUDY_EPS = 0.35
-DEFAULT_EPS_VALUES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.35, 0.5)
-
-
-# --- attack settings ---------------------------------------------------------------------------
+# --- attack settings --------------------------------------------------------------------------
 pgd_step_size = default_step_size  # Madry et al.'s 2.5·eps/steps, capped at eps
 
 
@@ -125,7 +110,7 @@ def health_text(health: GradientHealth, eps: float) -> tuple[str, bool]:
     return health.sentence(), bool(health.attack_stalled)
 
 
-# --- one batch of digits -----------------------------------------------------------------------
+# --- one batch of digits ----------------------------------------------------------------------
 @dataclass
 class AttackView:
     """What the explorer shows for a few digits, ready to draw (all numpy)."""
@@ -311,198 +296,3 @@ def attacked_sample_accuracy(
         "sentence": sentence,
         "stalled": stalled,
     }
-
-
-# --- app checkpoints ---------------------------------------------------------------------------
-def app_checkpoint_dir() -> Path:
-    """Where the app saves models it trains: ``$VONEDEMO_APP_CHECKPOINTS`` or ``runs/app/``."""
-    env = os.environ.get(APP_CHECKPOINTS_ENV)
-    return Path(env).expanduser() if env else REPO_ROOT / "runs" / "app"
-
-
-def sanitize_name(text: str, fallback: str = "model") -> str:
-    """A safe file stem: letters, digits, ``-``, ``_`` and ``.``; no path parts; ≤ 64 chars."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text or "").strip())
-    stem = re.sub(r"[-.]*-[-.]*", "-", stem)  # runs like "-.-" (from "/../") become one "-"
-    stem = re.sub(r"\.{2,}", ".", stem).strip("-._")[:64].strip("-._")
-    while stem.lower().endswith(".pt"):
-        stem = stem[:-3].strip("-._")
-    return stem or fallback
-
-
-def reserve_checkpoint_path(directory: str | Path, name: str) -> Path:
-    """Claim ``<name>.pt`` in ``directory`` (or ``<name>-2.pt``, ``-3`` … if taken) by creating
-    it exclusively, so two sessions choosing the same name never overwrite each other. The
-    claimed file is empty until a checkpoint is saved over it."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    stem = sanitize_name(name)
-    for i in itertools.count(1):
-        candidate = directory / (f"{stem}.pt" if i == 1 else f"{stem}-{i}.pt")
-        try:
-            fd = os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if i >= 10_000:
-                raise RuntimeError(f"no free checkpoint name for {stem!r} in {directory}") from None
-            continue
-        os.close(fd)
-        return candidate
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def save_app_checkpoint(directory: str | Path, name: str, model: nn.Module, metadata: dict) -> Path:
-    """Save ``model`` under a fresh, sanitised name in ``directory``; returns the path."""
-    path = reserve_checkpoint_path(directory, name)
-    try:
-        save_checkpoint(path, model, {**metadata, "name": path.stem})
-    except BaseException:
-        with contextlib.suppress(OSError):
-            if path.stat().st_size == 0:
-                path.unlink()
-        raise
-    return path
-
-
-def app_checkpoints(directory: str | Path | None = None) -> list[Path]:
-    """Saved app checkpoints, skipping names reserved but not yet written."""
-    paths = list_checkpoints(directory if directory is not None else app_checkpoint_dir())
-    out = []
-    for p in paths:
-        with contextlib.suppress(OSError):
-            if p.stat().st_size > 0:
-                out.append(p)
-    return out
-
-
-# --- measured results (compare page) -----------------------------------------------------------
-def results_path() -> Path:
-    """``$VONEDEMO_RESULTS`` or ``results/summary.json`` under the repository."""
-    env = os.environ.get(RESULTS_ENV)
-    return Path(env).expanduser() if env else REPO_ROOT / "results" / "summary.json"
-
-
-def _percent(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) and 0.0 <= value <= 100.0 else None
-
-
-def _curve(points) -> list[dict]:
-    out = []
-    if isinstance(points, list):
-        for p in points:
-            if isinstance(p, dict):
-                acc = _percent(p.get("accuracy"))
-                try:
-                    eps = check_eps(p.get("eps"))
-                except ValueError:
-                    continue
-                if acc is not None:
-                    out.append({"eps": eps, "accuracy": acc})
-    return sorted(out, key=lambda p: p["eps"])
-
-
-def read_measured(
-    summary_file: str | Path | None = None, manifest: dict | None = None
-) -> tuple[dict[str, dict], list[str]]:
-    """Measured accuracies (%) per model, from ``results/summary.json`` first, then the
-    checkpoint manifest: ({name: {"clean", "fgsm", "test_images", "eps_curve", "source"}},
-    notes about anything that could not be read)."""
-    measured: dict[str, dict] = {}
-    notes: list[str] = []
-    path = Path(summary_file) if summary_file is not None else results_path()
-    if path.is_file():
-        try:
-            summary = json.loads(path.read_text())
-            table = summary["models"]
-            if not isinstance(table, dict):
-                raise TypeError("'models' is not a table")
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            notes.append(f"{path}: could not be read ({type(e).__name__}: {e})")
-            table = {}
-        for name, row in table.items():
-            if not isinstance(row, dict):
-                continue
-            entry = {
-                "clean": _percent(row.get("clean")),
-                "fgsm": _percent(row.get("fgsm")),
-                "test_images": row.get("test_images")
-                if isinstance(row.get("test_images"), int)
-                else None,
-                "eps_curve": _curve(row.get("eps_curve")),
-                "source": path.name,
-            }
-            if entry["clean"] is not None or entry["fgsm"] is not None or entry["eps_curve"]:
-                measured[str(name)] = entry
-    for name, row in ((manifest or {}).get("models") or {}).items():
-        if name in measured or not isinstance(row, dict):
-            continue
-        clean, fgsm = _percent(row.get("clean_accuracy")), _percent(row.get("fgsm_accuracy"))
-        if clean is None and fgsm is None:
-            continue
-        measured[str(name)] = {
-            "clean": clean,
-            "fgsm": fgsm,
-            "test_images": row.get("test_images")
-            if isinstance(row.get("test_images"), int)
-            else None,
-            "eps_curve": [],
-            "source": "checkpoints/manifest.json",
-        }
-    return measured, notes
-
-
-def measure_model(
-    model: nn.Module,
-    data: MNISTData,
-    *,
-    limit: int,
-    eps_values: Sequence[float] = DEFAULT_EPS_VALUES,
-    seed: int = 0,
-    on_eps: Callable[[int, int], None] | None = None,
-) -> dict:
-    """Clean and FGSM accuracy (%) along ``eps_values`` (0 and 0.35 always included) on the first
-    ``limit`` digits, in the summary.json row format."""
-    values = sorted({0.0, STUDY_EPS, *(check_eps(e) for e in eps_values)})
-    curve = []
-    health = None
-    with seeded_run(None, seed):
-        for i, eps in enumerate(values):
-            result = evaluate_attack(model, data, "fgsm", eps, limit=limit, batch_size=100)
-            curve.append({"eps": eps, "accuracy": 100.0 * result.accuracy})
-            if eps == STUDY_EPS:
-                health = result.health
-            if on_eps:
-                on_eps(i + 1, len(values))
-    by_eps = {p["eps"]: p["accuracy"] for p in curve}
-    return {
-        "clean": by_eps[0.0],
-        "fgsm": by_eps[STUDY_EPS],
-        "test_images": len(data.subset(limit)),
-        "eps_curve": curve,
-        "source": "measured now",
-        "health": health.summary() if health is not None else None,
-        "health_sentence": health.sentence() if health is not None else "",
-    }
-
-
-def comparison_rows(measured: dict[str, dict], names: Sequence[str] = STUDY_MODELS) -> list[dict]:
-    """One row per study model: the study's numbers beside ours (all %; None if unknown)."""
-    rows = []
-    for name in names:
-        study = study_accuracy(name) or {}
-        ours = measured.get(name) or {}
-        rows.append(
-            {
-                "model": name,
-                "label": model_label(name),
-                "study_clean": study.get("clean"),
-                "study_fgsm": study.get("adversarial"),
-                "clean": ours.get("clean"),
-                "fgsm": ours.get("fgsm"),
-                "test_images": ours.get("test_images"),
-                "source": ours.get("source", ""),
-            }
-        )
-    return rows

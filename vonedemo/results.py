@@ -1,0 +1,148 @@
+"""Reading the results folders: the measured accuracies that ``reproduce`` wrote (or the
+checkpoint manifest's), measuring a model the same way on demand, and the rows that put the
+study's numbers beside ours."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from torch import nn
+
+from .attack_view import seeded_run
+from .attacks.base import check_eps
+from .data import MNISTData
+from .evaluation import evaluate_attack
+from .models import STUDY_MODELS, model_label
+from .study import STUDY_EPS, study_accuracy
+
+DEFAULT_EPS_VALUES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.35, 0.5)
+
+
+def _percent(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and 0.0 <= value <= 100.0 else None
+
+
+def _curve(points) -> list[dict]:
+    out = []
+    if isinstance(points, list):
+        for p in points:
+            if isinstance(p, dict):
+                acc = _percent(p.get("accuracy"))
+                try:
+                    eps = check_eps(p.get("eps"))
+                except ValueError:
+                    continue
+                if acc is not None:
+                    out.append({"eps": eps, "accuracy": acc})
+    return sorted(out, key=lambda p: p["eps"])
+
+
+def read_measured(
+    summary_file: str | Path, manifest: dict | None = None
+) -> tuple[dict[str, dict], list[str]]:
+    """Measured accuracies (%) per model, from ``results/summary.json`` first, then the
+    checkpoint manifest: ({name: {"clean", "fgsm", "test_images", "eps_curve", "source"}},
+    notes about anything that could not be read)."""
+    measured: dict[str, dict] = {}
+    notes: list[str] = []
+    path = Path(summary_file)
+    if path.is_file():
+        try:
+            summary = json.loads(path.read_text())
+            table = summary["models"]
+            if not isinstance(table, dict):
+                raise TypeError("'models' is not a table")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            notes.append(f"{path}: could not be read ({type(e).__name__}: {e})")
+            table = {}
+        for name, row in table.items():
+            if not isinstance(row, dict):
+                continue
+            entry = {
+                "clean": _percent(row.get("clean")),
+                "fgsm": _percent(row.get("fgsm")),
+                "test_images": row.get("test_images")
+                if isinstance(row.get("test_images"), int)
+                else None,
+                "eps_curve": _curve(row.get("eps_curve")),
+                "source": path.name,
+            }
+            if entry["clean"] is not None or entry["fgsm"] is not None or entry["eps_curve"]:
+                measured[str(name)] = entry
+    for name, row in ((manifest or {}).get("models") or {}).items():
+        if name in measured or not isinstance(row, dict):
+            continue
+        clean, fgsm = _percent(row.get("clean_accuracy")), _percent(row.get("fgsm_accuracy"))
+        if clean is None and fgsm is None:
+            continue
+        measured[str(name)] = {
+            "clean": clean,
+            "fgsm": fgsm,
+            "test_images": row.get("test_images")
+            if isinstance(row.get("test_images"), int)
+            else None,
+            "eps_curve": [],
+            "source": "checkpoints/manifest.json",
+        }
+    return measured, notes
+
+
+def measure_model(
+    model: nn.Module,
+    data: MNISTData,
+    *,
+    limit: int,
+    eps_values: Sequence[float] = DEFAULT_EPS_VALUES,
+    seed: int = 0,
+    on_eps: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Clean and FGSM accuracy (%) along ``eps_values`` (0 and 0.35 always included) on the first
+    ``limit`` digits, in the summary.json row format."""
+    values = sorted({0.0, STUDY_EPS, *(check_eps(e) for e in eps_values)})
+    curve = []
+    health = None
+    with seeded_run(None, seed):
+        for i, eps in enumerate(values):
+            result = evaluate_attack(model, data, "fgsm", eps, limit=limit, batch_size=100)
+            curve.append({"eps": eps, "accuracy": 100.0 * result.accuracy})
+            if eps == STUDY_EPS:
+                health = result.health
+            if on_eps:
+                on_eps(i + 1, len(values))
+    by_eps = {p["eps"]: p["accuracy"] for p in curve}
+    return {
+        "clean": by_eps[0.0],
+        "fgsm": by_eps[STUDY_EPS],
+        "test_images": len(data.subset(limit)),
+        "eps_curve": curve,
+        "source": "measured now",
+        "health": health.summary() if health is not None else None,
+        "health_sentence": health.sentence() if health is not None else "",
+    }
+
+
+def comparison_rows(measured: dict[str, dict], names: Sequence[str] = STUDY_MODELS) -> list[dict]:
+    """One row per study model: the study's numbers beside ours (all %; None if unknown)."""
+    rows = []
+    for name in names:
+        study = study_accuracy(name) or {}
+        ours = measured.get(name) or {}
+        rows.append(
+            {
+                "model": name,
+                "label": model_label(name),
+                "study_clean": study.get("clean"),
+                "study_fgsm": study.get("adversarial"),
+                "clean": ours.get("clean"),
+                "fgsm": ours.get("fgsm"),
+                "test_images": ours.get("test_images"),
+                "source": ours.get("source", ""),
+            }
+        )
+    return rows
