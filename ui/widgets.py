@@ -12,12 +12,13 @@ import streamlit as st
 from vonedemo.checkpoints import CheckpointError, PretrainedNotFoundError
 from vonedemo.data import DataError
 
-from .loaders import ModelChoice
 from .settings import tiny_mode
 from .text import STALLED_WARNING
 
 if TYPE_CHECKING:
     from streamlit.navigation.page import StreamlitPage
+
+    from .loaders import ModelChoice
 
 # Widgets keep their values across page visits: ``st.slider(..., **KEPT)``.
 KEPT = {"persist_state": "session"}
