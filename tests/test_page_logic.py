@@ -156,7 +156,7 @@ def test_sample_accuracies(cnn, test_data):
     result = attack_view.attacked_sample_accuracy(
         cnn, test_data, settings, 40, on_batch=lambda d, t: seen.append((d, t))
     )
-    assert 0 <= clean <= 1 and 0 <= result["accuracy"] <= 1
+    assert clean == pytest.approx(5 / 40) and result["accuracy"] == pytest.approx(3 / 40)
     assert result["images"] == 40 and seen[-1] == (40, 40)
     assert not result["stalled"] and "L∞ applied 0.300" in result["sentence"]
     zero = attack_view.attacked_sample_accuracy(cnn, test_data, AttackSettings(eps=0.0), 40)
@@ -322,3 +322,49 @@ def test_comparison_rows():
     assert all(r["study_clean"] is not None and r["study_fgsm"] is not None for r in rows)
     by = {r["model"]: r for r in rows}
     assert by["basic-cnn"]["clean"] == 98.0 and by["mlp"]["clean"] is None
+
+
+def test_comparison_names_and_curves():
+    measured = {
+        "madry-cnn": {"eps_curve": [{"eps": 0.0, "accuracy": 98.0}]},
+        "not-a-model": {"eps_curve": [{"eps": 0.0, "accuracy": 1.0}]},
+        "mlp": {"eps_curve": []},
+    }
+    names = results.comparison_names(measured)
+    assert names == [*STUDY_MODELS, "madry-cnn"]  # unknown names left out
+    assert results.eps_curves(measured, names) == {
+        "Madry-CNN (PGD-trained)": [{"eps": 0.0, "accuracy": 98.0}]
+    }
+
+
+# --- audit reports -----------------------------------------------------------------------------
+def test_read_audit_report_merges_a_fresh_run_over_the_saved_one(tmp_path):
+    path = tmp_path / "audit.json"
+    assert results.read_audit_report(path) == (None, [])
+    saved = {
+        "config": {"limit": 1000},
+        "models": {"mlp": {"worst_case": "saved"}, "basic-cnn": {"worst_case": "saved"}},
+    }
+    path.write_text(json.dumps(saved))
+    assert results.read_audit_report(path) == (saved, [])
+    fresh = {"config": {"limit": 20}, "models": {"basic-cnn": {"worst_case": "fresh"}}}
+    report, notes = results.read_audit_report(path, fresh)
+    assert notes == [] and report["config"] == {"limit": 20}
+    assert report["models"] == {
+        "mlp": {"worst_case": "saved"},
+        "basic-cnn": {"worst_case": "fresh"},
+    }
+    assert results.read_audit_report(tmp_path / "none.json", fresh) == (fresh, [])
+
+
+def test_read_audit_report_notes_a_broken_file(tmp_path):
+    path = tmp_path / "audit.json"
+    path.write_text("{broken")
+    report, notes = results.read_audit_report(path)
+    assert report is None and len(notes) == 1 and notes[0].startswith(f"Could not read {path}: ")
+
+
+def test_strongest_curves():
+    curve = [{"eps": 0.0, "accuracy": 99.0}]
+    report = {"models": {"mlp": {"curves": {"strongest": curve}}, "basic-cnn": {"curves": None}}}
+    assert results.strongest_curves(report) == {"mlp": curve}

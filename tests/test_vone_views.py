@@ -123,3 +123,28 @@ def test_activation_change(block, digit):
     moved = vv.activation_change(block, digit, (digit + 0.2).clamp(0, 1))
     assert moved["relative_change"] > 0 and moved["channel_change"].shape == (10,)
     assert torch.allclose(moved["difference"], moved["adversarial"] - moved["clean"])
+
+
+def test_attacked_responses_see_the_attacks_float_adversarial(test_data):
+    """The block's responses are compared on the adversarial the attack made, not on the view's
+    uint8 pixels (which would round every change to a multiple of 1/255)."""
+    from conftest import tiny_model
+
+    from vonedemo.attack_view import AttackSettings, attack_batch_with_adversarial
+
+    model = tiny_model("vone-basic-cnn").eval()
+    image, label = test_data.images[3:4], test_data.labels[3:4]
+    settings = AttackSettings(eps=0.1, gradient="repaired", noise="off")
+    view, change = vv.attacked_responses(model, image, label, settings, index=3)
+    again, adversarial = attack_batch_with_adversarial(model, image, label, settings, indices=[3])
+    assert view.indices.tolist() == [3] and np.array_equal(view.adv_probs, again.adv_probs)
+    expected = torch.cat(vv.cell_maps(model.vone, adversarial), 0)
+    assert torch.equal(change["adversarial"], expected)
+    assert change["relative_change"] > 0
+
+
+def test_channel_name(block):
+    params = vv.params_array(block)[7]
+    assert vv.channel_name(block, 7) == (
+        f"ch 7 (complex, sf {params[0]:.2f} cyc/deg, ori {params[1]:.0f}°)"
+    )

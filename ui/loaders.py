@@ -1,10 +1,10 @@
-"""Cached loaders: every model, data set and expensive result the pages show comes from here.
+"""Which models exist and loading them: every model and data set the pages use comes from here.
 
-* Models are shared by every browser session (``st.cache_resource``): they are loaded in eval
-  mode with frozen parameters, and nothing may train, move or re-mode them. Noise choices go
-  through :func:`vonedemo.vone.noise_mode` around each computation instead.
-* Results (``st.cache_data``) are keyed on plain values: model key and file stamp, attack
-  settings, eps, seed, noise mode, number of digits.
+* Models are shared by every browser session (``st.cache_resource`` with ``max_entries``):
+  they are loaded in eval mode with frozen parameters, and nothing may train, move or re-mode
+  them. Noise choices go through :func:`vonedemo.vone.noise_mode` around each computation.
+* A model is named by a :class:`ModelChoice` (or its key); its ``stamp`` changes whenever the
+  file does and is part of every cache key, so the UI layer — never a page — keys caches on it.
 
 Every model passes through :func:`load_model` (uncached; the one place that reads checkpoint
 files). Tests replace it, or set ``VONEDEMO_APP_MODELS=tiny`` to get small untrained stand-ins.
@@ -12,10 +12,6 @@ files). Tests replace it, or set ``VONEDEMO_APP_MODELS=tiny`` to get small untra
 
 from __future__ import annotations
 
-import contextlib
-import os
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,36 +19,22 @@ import streamlit as st
 import torch
 from torch import nn
 
-from vonedemo import attack_view as views
 from vonedemo import checkpoints, models
-from vonedemo.attack_view import AttackSettings, AttackView
 from vonedemo.data import MNISTData, load_mnist
 from vonedemo.runtime import tune_allocator
 from vonedemo.vone import VOneBlock, VOneConfig
 
-from .settings import app_checkpoint_dir, app_checkpoints
+from .settings import app_checkpoint_dir, app_checkpoints, data_limit, thread_count, tiny_mode
+from .text import REGENERATE
 
-MODELS_ENV = "VONEDEMO_APP_MODELS"  # "tiny": small, untrained stand-ins for the shipped models
-DATA_LIMIT_ENV = "VONEDEMO_APP_DATA_LIMIT"  # keep only the first N images of each split
-THREADS_ENV = "VONEDEMO_APP_THREADS"  # torch CPU threads for the whole app (default: torch's own)
 TINY_VONE = {"simple_channels": 8, "complex_channels": 8, "bottleneck_channels": 4}
-REGENERATE = "`python -m vonedemo train --all` regenerates them"
+STUDY_BLOCK = "block:study"  # the study's VOneBlock on its own, without a trained network
 
 tune_allocator()  # the app's process, the app's choice: see vonedemo.runtime
-_threads = os.environ.get(THREADS_ENV, "").strip()
-if _threads.isdigit() and int(_threads) > 0:
+if thread_count():
     # On a busy machine (or with several browser sessions) one thread per computation can be
     # several times faster than threads competing for the same two cores.
-    torch.set_num_threads(int(_threads))
-
-
-def tiny_mode() -> bool:
-    return os.environ.get(MODELS_ENV, "").strip().lower() == "tiny"
-
-
-def data_limit() -> int | None:
-    text = os.environ.get(DATA_LIMIT_ENV, "").strip()
-    return int(text) if text.isdigit() and int(text) > 0 else None
+    torch.set_num_threads(thread_count())
 
 
 # --- which models exist ------------------------------------------------------------------------
@@ -155,6 +137,11 @@ def find_choice(key: str) -> ModelChoice:
     raise ValueError(f"unknown model key {key!r}")
 
 
+def as_choice(model: ModelChoice | str) -> ModelChoice:
+    """A page names a model by its choice or its key; the stamp comes with the choice."""
+    return model if isinstance(model, ModelChoice) else find_choice(model)
+
+
 # --- loading -----------------------------------------------------------------------------------
 def _freeze(model: nn.Module) -> nn.Module:
     model.eval()
@@ -199,9 +186,10 @@ def _cached_model(key: str, stamp: str) -> tuple[nn.Module, dict]:
     return _freeze(model), metadata
 
 
-def get_model(key: str) -> tuple[nn.Module, dict]:
-    """The shared, cached, frozen model for ``key`` (reloaded when its file changes)."""
-    return _cached_model(key, find_choice(key).stamp)
+def get_model(model: ModelChoice | str) -> tuple[nn.Module, dict]:
+    """The shared, cached, frozen model (reloaded when its file changes)."""
+    choice = as_choice(model)
+    return _cached_model(choice.key, choice.stamp)
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -219,6 +207,7 @@ def train_data() -> MNISTData:
     return _cached_data("train", data_limit())
 
 
+# --- VOneBlocks --------------------------------------------------------------------------------
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _study_block(tiny: bool) -> VOneBlock:
     config = VOneConfig(simple_channels=8, complex_channels=8) if tiny else VOneConfig()
@@ -230,147 +219,20 @@ def study_block() -> VOneBlock:
     return _study_block(tiny_mode())
 
 
-# --- compute slots -----------------------------------------------------------------------------
-# Every browser session runs its script in a thread of its own. Twenty students moving sliders
-# at once would start twenty model computations on two cores — each slower, memory times twenty.
-# A computation takes a slot; there are as many slots as computations the CPU runs side by side.
-COMPUTE_SLOTS = max(1, (os.cpu_count() or 1) // max(1, torch.get_num_threads()))
-_slots = threading.BoundedSemaphore(COMPUTE_SLOTS)
-_busy_lock = threading.Lock()
-_in_flight = 0
+def block_stamp(source: str) -> str:
+    """The cache stamp of a VOneBlock source: :data:`STUDY_BLOCK` or a VOne model's key."""
+    return f"study-{tiny_mode()}" if source == STUDY_BLOCK else find_choice(source).stamp
 
 
-@contextlib.contextmanager
-def compute_slot() -> Iterator[None]:
-    """Hold one of the app's compute slots (waiting for one if all are taken)."""
-    global _in_flight
-    with _busy_lock:
-        _in_flight += 1
-    try:
-        with _slots:
-            yield
-    finally:
-        with _busy_lock:
-            _in_flight -= 1
-
-
-def busy() -> bool:
-    """True while any computation runs or waits: optional work (the larger sample) then steps
-    aside, so that with a class at work the slots go to the grids people are looking at."""
-    return _in_flight > 0
-
-
-# --- cached results ----------------------------------------------------------------------------
-def _sample(n: int, sample_seed: int):
-    data = test_data()
-    idx = views.sample_indices(len(data), n, sample_seed)
-    images, labels = views.select(data, idx)
-    return idx, images, labels
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def clean_probs(key: str, stamp: str, noise: str | None, seed: int, n: int, sample_seed: int):
-    """Probabilities of the explorer's digits before the attack (the same for every eps)."""
-    model, _ = get_model(key)
-    _, images, _ = _sample(n, sample_seed)
-    with compute_slot():
-        return views.clean_probabilities(model, images, noise=noise, seed=seed)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def attack_view(
-    key: str, stamp: str, settings: AttackSettings, n: int, sample_seed: int
-) -> AttackView:
-    """The explorer's grid: ``n`` test digits drawn with ``sample_seed``, attacked."""
-    model, _ = get_model(key)
-    idx, images, labels = _sample(n, sample_seed)
-    before = clean_probs(key, stamp, settings.noise, settings.seed, n, sample_seed)
-    with compute_slot():
-        return views.attack_batch(model, images, labels, settings, indices=idx, clean_probs=before)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def grid_pictures(
-    key: str, stamp: str, settings: AttackSettings, n: int, sample_seed: int
-) -> list[str]:
-    """The grid's original | adversarial | perturbation strips as PNG data URLs. Encoding (and,
-    for arrays or bytes, Streamlit's own decoding and storing) of sixteen pictures was most of
-    a rerun's work once the attack is cached — and with a class, every session reruns."""
-    import base64
-    import io
-
-    from PIL import Image
-
-    from ui.widgets import digit_strip  # widgets imports this module
-
-    view = attack_view(key, stamp, settings, n, sample_seed)
-    pictures = []
-    for i in range(len(view)):
-        buffer = io.BytesIO()
-        strip = digit_strip(view.original[i], view.adversarial[i], view.perturbation[i])
-        Image.fromarray(strip).save(buffer, format="PNG", compress_level=6)
-        pictures.append(
-            "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-        )
-    return pictures
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def digit_view(key: str, stamp: str, settings: AttackSettings, index: int) -> AttackView:
-    """One test digit, attacked (the home page)."""
-    model, _ = get_model(key)
-    data = test_data()
-    index = int(index) % len(data)
-    images, labels = views.select(data, [index])
-    with compute_slot():
-        return views.attack_batch(model, images, labels, settings, indices=[index])
-
-
-@st.cache_data(max_entries=64, show_spinner="Scoring more test digits at this eps…")
-def sample_attack_accuracy(key: str, stamp: str, settings: AttackSettings, limit: int) -> dict:
-    model, _ = get_model(key)
-    with compute_slot():
-        return views.attacked_sample_accuracy(model, test_data(), settings, limit)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def sample_clean_accuracy(key: str, stamp: str, noise: str | None, seed: int, limit: int) -> float:
-    model, _ = get_model(key)
-    with compute_slot():
-        return views.clean_sample_accuracy(model, test_data(), limit, noise=noise, seed=seed)
-
-
-_sample_scored: set[tuple] = set()  # keys of larger-sample results known to be in the cache
-
-
-def larger_sample_scores(
-    key: str, stamp: str, settings: AttackSettings, limit: int, *, force: bool = False
-) -> tuple[float, dict] | None:
-    """(clean accuracy, attacked result) on the first ``limit`` test digits — or None when the
-    app is busy and they are not cached yet: under load the grid comes first (``force`` waits)."""
-    marker = (key, stamp, settings, limit)
-    if not (force or marker in _sample_scored or not busy()):
-        return None
-    clean = sample_clean_accuracy(key, stamp, settings.noise, settings.seed, limit)
-    attacked = sample_attack_accuracy(key, stamp, settings, limit)
-    if len(_sample_scored) > 4096:
-        _sample_scored.clear()
-    _sample_scored.add(marker)
-    return clean, attacked
+def vone_block(source: str) -> tuple[VOneBlock, nn.Module | None]:
+    """(the VOneBlock of ``source``, its trained network or None for the study's block)."""
+    if source == STUDY_BLOCK:
+        return study_block(), None
+    model, _ = get_model(source)
+    return model.vone, model
 
 
 def clear_model_caches() -> None:
-    """Forget cached models and results (tests; after files change on disk)."""
-    for fn in (_cached_model, _cached_data, _study_block):
+    """Forget cached models and data (tests; after files change on disk)."""
+    for fn in (_cached_model, _cached_data, _study_block, _checkpoint_summary):
         fn.clear()
-    for fn in (
-        _checkpoint_summary,
-        clean_probs,
-        attack_view,
-        grid_pictures,
-        digit_view,
-        sample_attack_accuracy,
-        sample_clean_accuracy,
-    ):
-        fn.clear()
-    _sample_scored.clear()

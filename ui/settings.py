@@ -1,5 +1,6 @@
-"""Where the app keeps its files: the folder for models trained in the app and the results
-folder it reads. Environment variables override both (README, "Settings")."""
+"""The app's environment: where it keeps its files (the folder for models trained in the app,
+the results folder it reads) and the switches tests and small machines use. Environment
+variables override the defaults (README, "Settings")."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from vonedemo.runs import saved_checkpoints
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_CHECKPOINTS_ENV = "VONEDEMO_APP_CHECKPOINTS"
 RESULTS_ENV = "VONEDEMO_RESULTS"
+MODELS_ENV = "VONEDEMO_APP_MODELS"  # "tiny": small, untrained stand-ins for the shipped models
+DATA_LIMIT_ENV = "VONEDEMO_APP_DATA_LIMIT"  # keep only the first N images of each split
+THREADS_ENV = "VONEDEMO_APP_THREADS"  # torch CPU threads for the whole app (default: torch's own)
 
 
 def app_checkpoint_dir() -> Path:
@@ -28,3 +32,26 @@ def results_path() -> Path:
     """``$VONEDEMO_RESULTS`` or ``results/summary.json`` under the repository."""
     env = os.environ.get(RESULTS_ENV)
     return Path(env).expanduser() if env else REPO_ROOT / "results" / "summary.json"
+
+
+def audit_path() -> Path:
+    """The precomputed audit the *Is it real?* page shows: ``audit/audit.json`` beside the
+    results file."""
+    return results_path().parent / "audit" / "audit.json"
+
+
+def tiny_mode() -> bool:
+    """``$VONEDEMO_APP_MODELS=tiny``: small untrained stand-ins instead of the shipped models."""
+    return os.environ.get(MODELS_ENV, "").strip().lower() == "tiny"
+
+
+def data_limit() -> int | None:
+    """``$VONEDEMO_APP_DATA_LIMIT``: keep only the first N images of each split (None: all)."""
+    text = os.environ.get(DATA_LIMIT_ENV, "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def thread_count() -> int | None:
+    """``$VONEDEMO_APP_THREADS``: torch CPU threads for the whole app (None: torch's own)."""
+    text = os.environ.get(THREADS_ENV, "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None

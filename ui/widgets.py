@@ -1,5 +1,5 @@
 """Shared page furniture: page setup, the error guard, state defaults, the model picker, the
-gradient-health note and digit tiles."""
+gradient-health note, verdicts and the page menu. Widgets only: nothing here loads or computes."""
 
 from __future__ import annotations
 
@@ -7,25 +7,21 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
 import streamlit as st
 
 from vonedemo.checkpoints import CheckpointError, PretrainedNotFoundError
 from vonedemo.data import DataError
 
-from . import loaders
+from .settings import tiny_mode
+from .text import STALLED_WARNING
 
 if TYPE_CHECKING:
     from streamlit.navigation.page import StreamlitPage
 
-CAVEAT = (
-    "**Honest caveat.** The study's VOneNets may look robust for a dull reason: the complex "
-    "cell's square root has no derivative at zero energy (a blank background seen through a "
-    "narrow filter), so the input gradient is NaN there, and `torch.sign(NaN) = 0` — FGSM then "
-    "leaves those pixels alone. The *gradient health* line says how much of the gradient was "
-    "NaN and how many pixels the attack really moved; choose the *repaired* gradient in the "
-    "attack explorer to see the attack with a working gradient."
-)
+    from .loaders import ModelChoice
+
+# Widgets keep their values across page visits: ``st.slider(..., **KEPT)``.
+KEPT = {"persist_state": "session"}
 
 # The app's pages in menu order: (file, menu label, icon). The URL of each page comes from its
 # file name without the number ("/Attack_explorer"); the home page lives at "/".
@@ -55,7 +51,7 @@ def page_setup(title: str, icon: str, intro: str | None = None) -> None:
     st.title(f"{icon} {title}")
     if intro:
         st.markdown(intro)
-    if loaders.tiny_mode():
+    if tiny_mode():
         st.caption("Test mode: models are small untrained stand-ins (`VONEDEMO_APP_MODELS=tiny`).")
 
 
@@ -76,6 +72,7 @@ def guard(what: str = "this page") -> Iterator[None]:
 
 
 def init_state(defaults: dict) -> None:
+    """``st.session_state.setdefault`` for every default of a page."""
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
 
@@ -88,13 +85,13 @@ def ensure_option(key: str, options: Sequence, default) -> None:
 
 def model_picker(
     key: str,
-    choices: Sequence[loaders.ModelChoice],
+    choices: Sequence[ModelChoice],
     *,
     label: str = "Model",
     prefer: Sequence[str] = ("pretrained:basic-cnn",),
     container=st,
     help: str | None = None,
-) -> loaders.ModelChoice | None:
+) -> ModelChoice | None:
     """A selectbox over ``choices``; returns the chosen one, or None (with the reason shown)
     when it is not available."""
     if not choices:
@@ -124,40 +121,20 @@ def model_picker(
 def health_note(sentence: str, stalled: bool, *, prefix: str = "Gradient health") -> None:
     st.markdown(f"🩺 **{prefix}:** {sentence}")
     if stalled:
-        st.warning(
-            "The attack did not move most digits, so the accuracy under attack is just clean "
-            "accuracy — it says nothing about robustness. Try the *repaired* gradient, EOT or PGD."
-        )
-
-
-def digit_strip(
-    original: np.ndarray, adversarial: np.ndarray, perturbation: np.ndarray, zoom: int = 3
-) -> np.ndarray:
-    """original | adversarial | perturbation of one digit, side by side, as one RGB image. The
-    perturbation tile gets a thin grey frame: untouched pixels are white, and an attack that
-    moved nothing would otherwise leave no visible third picture at all."""
-    gray = [np.repeat(a[..., None], 3, axis=2) for a in (original, adversarial)]
-    tiles = [*gray, perturbation]
-    gap = np.full((28, 2, 3), 255, dtype=np.uint8)
-    strip = np.concatenate([tiles[0], gap, tiles[1], gap, tiles[2]], axis=1)
-    strip = strip.repeat(zoom, axis=0).repeat(zoom, axis=1)
-    left, frame = 2 * (28 + 2) * zoom, (200, 200, 200)
-    strip[[0, -1], left:] = frame
-    strip[:, [left, -1]] = frame
-    return strip
-
-
-def gray_image(image: np.ndarray, zoom: int = 3) -> np.ndarray:
-    """A [H, W] image in [0, 1] (or uint8) as an enlarged uint8 picture."""
-    a = np.asarray(image)
-    if a.dtype != np.uint8:
-        a = (np.clip(a, 0.0, 1.0) * 255).round().astype(np.uint8)
-    return a.repeat(zoom, axis=0).repeat(zoom, axis=1)
+        st.warning(STALLED_WARNING)
 
 
 def verdict(pred: int, conf: float, label: int) -> str:
     colour = "green" if pred == label else "red"
     return f":{colour}[**{pred}**] ({100 * conf:.0f}%)"
+
+
+def before_after(view, i: int, *, before: str, after: str, sep: str) -> str:
+    """ "<before> <verdict> <sep> <after> <verdict>" for digit ``i`` of an attack view."""
+    label = int(view.labels[i])
+    clean = verdict(int(view.clean_pred[i]), float(view.clean_confidence[i]), label)
+    adv = verdict(int(view.adv_pred[i]), float(view.adv_confidence[i]), label)
+    return f"{before} {clean}{sep}{after} {adv}"
 
 
 def page_links() -> None:

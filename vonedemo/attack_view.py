@@ -215,6 +215,23 @@ def attack_batch(
     ``clean_probs`` (from :func:`clean_probabilities` with the same noise and seed) skips the
     clean forward pass: the clean and the attack phases draw their noise from separate seeded
     streams, so the result is the same either way."""
+    view, _ = attack_batch_with_adversarial(
+        model, images, labels, settings, indices=indices, clean_probs=clean_probs
+    )
+    return view
+
+
+def attack_batch_with_adversarial(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    settings: AttackSettings,
+    *,
+    indices: Sequence[int] | np.ndarray | None = None,
+    clean_probs: np.ndarray | None = None,
+) -> tuple[AttackView, torch.Tensor]:
+    """:func:`attack_batch`, and the adversarial images as the attack made them (float
+    [B, 1, H, W]): what looks inside the network must see those, not the view's uint8 pixels."""
     start = time.perf_counter()
     health = GradientHealth()
     attack = create_attack(settings.attack, **settings.options())
@@ -225,7 +242,7 @@ def attack_batch(
         adv_probs = probabilities(model, adv)
     sentence, stalled = health_text(health, settings.eps)
     idx = np.arange(len(labels)) if indices is None else np.asarray(indices, dtype=np.int64)
-    return AttackView(
+    view = AttackView(
         indices=idx,
         labels=labels.detach().cpu().numpy().astype(np.int64),
         original=to_gray_uint8(images),
@@ -241,6 +258,7 @@ def attack_batch(
         linf=float(health.linf),
         seconds=time.perf_counter() - start,
     )
+    return view, adv.detach()
 
 
 def sample_indices(total: int, n: int, seed: int) -> np.ndarray:

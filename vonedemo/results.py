@@ -1,6 +1,6 @@
 """Reading the results folders: the measured accuracies that ``reproduce`` wrote (or the
-checkpoint manifest's), measuring a model the same way on demand, and the rows that put the
-study's numbers beside ours."""
+checkpoint manifest's), measuring a model the same way on demand, the rows that put the
+study's numbers beside ours, and saved audit reports with a fresh one merged in."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .attack_view import seeded_run
 from .attacks.base import check_eps
 from .data import MNISTData
 from .evaluation import evaluate_attack
-from .models import STUDY_MODELS, model_label
+from .models import STUDY_MODELS, list_models, model_label
 from .study import STUDY_EPS, study_accuracy
 
 DEFAULT_EPS_VALUES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.35, 0.5)
@@ -146,3 +146,50 @@ def comparison_rows(measured: dict[str, dict], names: Sequence[str] = STUDY_MODE
             }
         )
     return rows
+
+
+def comparison_names(measured: dict[str, dict]) -> list[str]:
+    """The study's eight, then any other registered model a results file measured (e.g. the
+    references); unknown names are left out."""
+    extra = [n for n in measured if n not in STUDY_MODELS and n in list_models()]
+    return [*STUDY_MODELS, *extra]
+
+
+def eps_curves(measured: dict[str, dict], names: Sequence[str]) -> dict[str, list[dict]]:
+    """{model label: accuracy-against-eps points} of the ``names`` that have a curve."""
+    return {
+        model_label(name): measured[name]["eps_curve"]
+        for name in names
+        if name in measured and measured[name].get("eps_curve")
+    }
+
+
+# --- audit reports -----------------------------------------------------------------------------
+def merge_audit_reports(saved: dict | None, fresh: dict) -> dict:
+    """A freshly run audit over a saved one: the fresh run's configuration, and its models
+    replacing the saved models of the same name (the others stay)."""
+    return {
+        "config": fresh["config"],
+        "models": {**(saved or {}).get("models", {}), **fresh["models"]},
+    }
+
+
+def read_audit_report(path: str | Path, fresh: dict | None = None) -> tuple[dict | None, list[str]]:
+    """(the audit report saved at ``path`` with ``fresh`` merged over it — None when there is
+    neither —, notes about a file that could not be read)."""
+    path = Path(path)
+    report, notes = None, []
+    if path.is_file():
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            notes.append(f"Could not read {path}: {e}")
+    if fresh:
+        report = merge_audit_reports(report, fresh)
+    return report, notes
+
+
+def strongest_curves(report: dict) -> dict[str, dict]:
+    """{model name: its accuracy-against-eps curve under the strongest attack} of an audit
+    report (models without curves are left out)."""
+    return {n: m["curves"]["strongest"] for n, m in report["models"].items() if m.get("curves")}

@@ -16,7 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
+from .attack_view import AttackSettings, AttackView, attack_batch_with_adversarial
 from .viz import perturbation_rgb
 from .vone import VOneBlock, noise_mode
 
@@ -49,6 +51,12 @@ def cell_kinds(block: VOneBlock) -> np.ndarray:
     n_s = block.config.simple_channels
     n = block.config.simple_channels + block.config.complex_channels
     return np.array(["simple" if i < n_s else "complex" for i in range(n)])
+
+
+def channel_name(block: VOneBlock, channel: int) -> str:
+    """A channel described in a few words: number, cell kind, spatial frequency, orientation."""
+    p = params_array(block)[channel]
+    return f"ch {channel} ({cell_kinds(block)[channel]}, sf {p[0]:.2f} cyc/deg, ori {p[1]:.0f}°)"
 
 
 def gallery_order(
@@ -234,6 +242,24 @@ def activation_change(block: VOneBlock, clean: torch.Tensor, adversarial: torch.
         "channel_change": diff.abs().flatten(1).mean(1),
         "relative_change": float(diff.abs().sum()) / total if total > 0 else 0.0,
     }
+
+
+def attacked_responses(
+    model: nn.Module,
+    image: torch.Tensor,
+    label: torch.Tensor,
+    settings: AttackSettings,
+    *,
+    index: int = 0,
+) -> tuple[AttackView, dict]:
+    """Attack one digit [1, 1, H, W] through ``model`` (a VOne model) and compare its block's
+    responses to the clean and the adversarial digit: (the attack's view, as
+    :func:`activation_change`). The block sees the attack's float adversarial, not the view's
+    uint8 pixels, so the change measured is the attack's own."""
+    view, adversarial = attack_batch_with_adversarial(
+        model, image, label, settings, indices=[index]
+    )
+    return view, activation_change(model.vone, image, adversarial)
 
 
 def _one_image(image: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,160 @@
+"""Every page on the real shipped checkpoints (``checkpoints/``) and the real results folder,
+through ``streamlit.testing.v1.AppTest``: the tiny stand-ins of ``test_app.py`` share the code
+paths, but only the trained models show what a person sees — for instance that the study's raw
+gradient is NaN on real digits, so FGSM moves nothing and the explorer must say so.
+
+A small data limit keeps the set quick; the expected numbers are those of the shipped models
+on the first 64 test digits (same seeds, same results).
+"""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+from test_app import HOME, metrics, table, texts
+
+from ui import compute
+from ui import settings as app_settings
+from vonedemo import checkpoints
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not all(checkpoints.pretrained_available(n) for n in ("basic-cnn", "vone-basic-cnn")),
+        reason="the shipped checkpoints are not there",
+    ),
+]
+TIMEOUT = 180  # seconds per script run: real models load and attack slower than stand-ins
+DIGITS = 64
+
+
+@pytest.fixture(scope="module", autouse=True)
+def real_env(tmp_path_factory):
+    """The shipped models and results; only what the app writes goes to a temporary folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in (app_settings.MODELS_ENV, app_settings.RESULTS_ENV, "VONEDEMO_CHECKPOINTS"):
+            mp.delenv(name, raising=False)
+        mp.setenv(app_settings.DATA_LIMIT_ENV, str(DIGITS))
+        mp.setenv(app_settings.APP_CHECKPOINTS_ENV, str(tmp_path_factory.mktemp("app")))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        compute.clear_caches()
+        yield
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        torch.set_num_threads(threads)
+
+
+def open_page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(HOME), default_timeout=TIMEOUT)
+    if page:
+        at.switch_page(page)
+    return run(at)
+
+
+def run(target) -> AppTest:
+    at = target.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def stalled(at: AppTest) -> bool:
+    return any("did not move most digits" in w.value for w in at.warning)
+
+
+def test_home_on_the_shipped_twins():
+    at = open_page()
+    assert [h.value for h in at.subheader][:2] == [
+        "Basic-CNN (basic-cnn)",
+        "VOne-CNN (vone-basic-cnn)",
+    ]
+    lines = [m.value for m in at.markdown if m.value.startswith("True label")]
+    assert lines == [
+        "True label **7** · original → :green[**7**] (100%) · FGSM twin → :red[**3**] (100%)",
+        "True label **7** · original → :green[**7**] (100%) · FGSM twin → :green[**7**] (100%)",
+    ]
+    assert len(at.warning) == 1 and stalled(at)  # the VOneNet's, not the baseline's
+
+
+def test_explorer_on_the_shipped_models():
+    at = open_page("pages/1_Attack_explorer.py")
+    assert at.selectbox(key="ae_model").value == "pretrained:basic-cnn"
+    rows = table(at, "adversarial prediction")
+    assert len(rows) == 16 and int(rows["changed"].sum()) == 15
+    assert metrics(at) == {
+        "Shown digits right, original (16)": "16/16",
+        "Shown digits right, attacked (16)": "1/16",
+        f"First {DIGITS} test digits, original": "100.0%",
+        f"First {DIGITS} test digits, attacked": "12.5%",
+    }
+    assert not stalled(at)
+
+    # The study's VOneNet: its raw gradient is NaN on real digits, FGSM moves nothing — and says so.
+    run(at.selectbox(key="ae_model").set_value("pretrained:vone-basic-cnn"))
+    rows = table(at, "adversarial prediction")
+    assert len(rows) == 16 and not rows["changed"].any()
+    assert stalled(at)
+    assert "100.0% of gradient entries NaN/inf" in texts(at)
+    run(at.radio(key="ae_gradient").set_value("repaired"))
+    assert not stalled(at) and table(at, "adversarial prediction")["changed"].any()
+
+
+def test_vone_page_on_the_shipped_vone_cnn():
+    at = open_page("pages/5_Inside_the_VOneBlock.py")
+    assert at.selectbox(key="v1_source").value == "pretrained:vone-basic-cnn"
+    assert at.select_slider(key="v1_count").options == ["16", "32", "64", "128", "256", "512"]
+    assert len(table(at, "sf [cyc/deg]")) == 64
+    assert stalled(at)  # the attack tab: the study's raw gradient moves nothing
+    assert metrics(at) == {"Total change in the block's responses": "0.0%"}
+    run(at.radio(key="v1_gradient").set_value("repaired"))
+    assert not stalled(at)
+    assert metrics(at)["Total change in the block's responses"] != "0.0%"
+
+
+def test_compare_page_reads_the_shipped_results():
+    at = open_page("pages/4_Compare.py")
+    assert not at.warning
+    frame = table(at, "study clean %").set_index("model")
+    assert len(frame) == 10  # the study's eight and the two references of the manifest
+    assert frame.loc["Basic-CNN", "our clean %"] == pytest.approx(97.93)
+    assert frame.loc["Basic-CNN", "our FGSM 0.35 %"] == pytest.approx(7.2)
+    assert frame.loc["VOne-CNN", "our FGSM 0.35 %"] == pytest.approx(96.41)
+    assert frame.loc["Basic-CNN", "our numbers from"] == "summary.json"
+    assert frame.loc["Madry-CNN (PGD-trained)", "our numbers from"] == "checkpoints/manifest.json"
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_is_it_real_page_shows_the_shipped_audit():
+    at = open_page("pages/6_Is_it_real.py")
+    assert [h.value for h in at.subheader] == [
+        "Headline",
+        "Every attack and check",
+        "Run a quick audit now",
+    ]
+    assert not at.info and len(at.dataframe) == 10  # one table per audited model
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_finetune_page_on_the_shipped_basic_cnn():
+    at = open_page("pages/3_Fine-tune.py")
+    at.slider(key="ft_rounds").set_value(1)
+    at.select_slider(key="ft_train").set_value(64)
+    at.select_slider(key="ft_eval").set_value(50)
+    run(at.button(key="ft_start").click())
+    rows = at.session_state["ft_result"]["rows"]
+    assert [(r["round"], r["clean"]) for r in rows] == [(0, 100.0), (1, 100.0)]
+    assert [r["adversarial"] for r in rows] == pytest.approx([14.0, 14.0])  # 7 of 50 digits
+
+
+def test_train_page_with_the_real_data_limit():
+    at = open_page("pages/2_Train.py")
+    assert at.caption[0].value.startswith(f"1 steps on {DIGITS} images.")
+    run(at.button(key="tr_start").click())
+    last = at.session_state["tr_last"]
+    assert last["file"] == "basic-cnn-1ep-2000img.pt" and last["total_steps"] == 1
+    assert last["test_accuracy"] == pytest.approx(18 / DIGITS)

@@ -1,0 +1,202 @@
+"""Long runs a button starts: training, adversarial fine-tuning, measuring the study's models
+and a quick audit. Each draws its progress live (``ui.progress``) and returns plain records a
+page keeps in its session state. Not cached and not in a compute slot: a run takes minutes,
+and a slot held that long would stall every other session's grid."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from vonedemo import audit, models, runs
+from vonedemo import results as measured_results
+from vonedemo.study import study_curves
+from vonedemo.training import FinetuneConfig, TrainConfig, adversarial_finetune, train
+
+from .loaders import ModelChoice, build_fresh_model, get_model, test_data, train_data
+from .progress import FinetuneMonitor, ProgressBar, TrainingMonitor
+from .settings import app_checkpoint_dir
+
+EVAL_LIMIT = 500  # test digits scored after each training epoch
+
+
+def training_plan(size: int, batch: int, epochs: int) -> tuple[int, int]:
+    """(training images actually available, optimiser steps) for the chosen sizes."""
+    size = min(int(size), len(train_data()))
+    return size, int(epochs) * -(-size // int(batch))
+
+
+def train_and_save(
+    name: str, *, epochs: int, lr: float, batch: int, size: int, save_as: str
+) -> tuple[Path, dict]:
+    """Train ``name`` from scratch with live curves and save it in the app's folder:
+    (the checkpoint's path, the record of the run the page shows afterwards)."""
+    size, steps = training_plan(size, batch, epochs)
+    config = TrainConfig(
+        epochs=epochs, lr=lr, batch_size=batch, seed=0, limit=size, eval_limit=EVAL_LIMIT
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # weight initialisation
+        model = build_fresh_model(name)
+    monitor = TrainingMonitor(steps, epochs, key="tr_live")
+    history = train(
+        model,
+        train_data(),
+        config,
+        test_data=test_data(),
+        on_step=monitor.on_step,
+        on_epoch=monitor.on_epoch,
+    )
+    model.eval()
+    final = history.epochs[-1] if history.epochs else None
+    test_acc = final.test_accuracy if final else None
+    monitor.finish(
+        f"Done in {history.seconds:.1f} s"
+        + (
+            f" · test accuracy {100 * test_acc:.1f}% on {min(EVAL_LIMIT, len(test_data()))} digits"
+            if test_acc is not None
+            else ""
+        )
+    )
+    metadata = {
+        "made_by": "trained in the app",
+        "model": name,
+        "train_config": history.config,
+        "epochs": [asdict(e) for e in history.epochs],
+        "train_seconds": round(history.seconds, 1),
+        "test_accuracy": test_acc,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    path = runs.save_named_checkpoint(app_checkpoint_dir(), save_as, model, metadata)
+    return path, {
+        "file": path.name,
+        "model": name,
+        "seconds": history.seconds,
+        "test_accuracy": test_acc,
+        "steps": [s.step for s in history.steps],
+        "losses": [s.loss for s in history.steps],
+        "epochs": metadata["epochs"],
+        "planned_epochs": epochs,
+        "total_steps": steps,
+    }
+
+
+def finetune(
+    choice: ModelChoice,
+    *,
+    rounds: int,
+    lr: float,
+    eps: float,
+    train_limit: int,
+    eval_limit: int,
+    study: dict | None,
+    study_label: str,
+) -> dict:
+    """Fine-tune a copy of the shared model on FGSM digits with live curves beside the study's;
+    the record of the run (the fine-tuned model included, unsaved)."""
+    model, _ = get_model(choice)
+    config = FinetuneConfig(
+        rounds=rounds,
+        lr=lr,
+        eps=eps,
+        batch_size=64,
+        train_limit=train_limit,
+        eval_limit=eval_limit,
+        attack="fgsm",
+        seed=0,
+    )
+    monitor = FinetuneMonitor(rounds, study, study_label, key="ft_live")
+    result = adversarial_finetune(
+        model,
+        train_data(),
+        test_data(),
+        config,
+        on_round=monitor.on_round,
+        on_step=monitor.on_step,
+    )
+    monitor.bar.progress(1.0, text=f"Done in {result.seconds:.1f} s")
+    return {
+        "model": result.model,
+        "rows": monitor.rows,
+        "config": result.config,
+        "base": choice.key,
+        "name": choice.name,
+        "label": choice.label,
+        "seconds": result.seconds,
+        "saved": None,
+        "study": study,
+        "study_label": study_label,
+    }
+
+
+def save_finetuned(last: dict, save_as: str) -> Path:
+    """Save a fine-tuning run's model in the app's folder and mark the record saved."""
+    metadata = {
+        "made_by": "fine-tuned in the app",
+        "model": last["name"],
+        "base": last["base"],
+        "finetune": last["config"],
+        "rounds": last["rows"],
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    path = runs.save_named_checkpoint(app_checkpoint_dir(), save_as, last["model"], metadata)
+    last["saved"] = path.name
+    return path
+
+
+def measure_now(available: list[ModelChoice], limit: int) -> dict:
+    """Clean and FGSM accuracy along eps of every ``available`` model on the first ``limit``
+    test digits, with one progress bar: {"limit", "models": {name: summary row}}."""
+    eps_values = measured_results.DEFAULT_EPS_VALUES
+    total = len(available) * len(eps_values)
+    bar = st.progress(0.0, text="Measuring…")
+    results = {}
+    for i, choice in enumerate(available):
+        model, _ = get_model(choice)
+
+        def on_eps(done: int, n: int, i: int = i, label: str = choice.label) -> None:
+            bar.progress(min(1.0, (i * n + done) / total), text=f"{label}: eps {done}/{n}")
+
+        results[choice.name] = measured_results.measure_model(
+            model, test_data(), limit=limit, eps_values=eps_values, on_eps=on_eps
+        )
+        results[choice.name]["source"] = f"measured now ({limit} digits)"
+    bar.progress(1.0, text="Done")
+    return {"limit": limit, "models": results}
+
+
+def quick_audit(choice: ModelChoice, limit: int) -> dict:
+    """A small audit of one study model on ``limit`` digits, as a report dict."""
+    config = audit.AuditConfig(
+        limit=limit,
+        eot_samples=(1, 4),
+        pgd_steps=10,
+        pgd_step_size=0.05,
+        pgd_restarts=1,
+        pgd_eot=2,
+        curve_eps=(0.0, 0.1, 0.2, 0.35, 0.5),
+        curve_limit=limit,
+        curve_pgd_steps=10,
+        curve_repeats=2,
+        doubling_limit=limit,
+        batch_size=limit,
+    )
+    bar = ProgressBar("Auditing")
+
+    def load(name: str):  # the audited model and its transfer source, from the shared cache
+        return get_model(f"pretrained:{name}")[0]
+
+    result = audit.audit_model(choice.name, load, test_data(), config, lambda _s, d, t: bar(d, t))
+    bar.done("Done")
+    return audit.audit_to_dict([result], config)
+
+
+def study_curves_for(choice: ModelChoice | None) -> tuple[dict | None, str]:
+    """(the study's fine-tuning curves for the chosen model or None, its label)."""
+    if choice is None or not choice.name:
+        return None, ""
+    return study_curves(choice.name), models.model_label(choice.name)

@@ -1,0 +1,211 @@
+"""Page sections drawn from computed results: the explorer's metrics, grid, close-up and larger
+sample, the home page's digit and its FGSM twin. Drawing only: the results come in as
+arguments, computed by :mod:`ui.compute`."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from vonedemo import models
+from vonedemo.attack_view import AttackView
+
+from . import charts, text, widgets
+from .block_views import BankView, BlockAttackView, CellView, NoiseView
+from .pictures import digit_strip
+
+
+# --- the attack explorer -----------------------------------------------------------------------
+def shown_metrics(view: AttackView) -> tuple[list, st.delta_generator.DeltaGenerator]:
+    """Right answers among the shown digits, before and after the attack: (the four metric
+    columns, the last two left for the larger sample; a box for its health note)."""
+    n = len(view)
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric(f"Shown digits right, original ({n})", f"{view.clean_correct.sum()}/{n}")
+    m2.metric(
+        f"Shown digits right, attacked ({n})",
+        f"{view.adv_correct.sum()}/{n}",
+        delta=f"{int(view.adv_correct.sum()) - int(view.clean_correct.sum())}",
+        delta_color="normal",
+    )
+    return [m1, m2, m3, m4], st.container()
+
+
+def digit_grid(view: AttackView, pictures: list[str], columns: int = 4) -> None:
+    """Every shown digit: its picture strip and both predictions."""
+    for start in range(0, len(view), columns):
+        cells = st.columns(columns)
+        for j, cell in enumerate(cells):
+            i = start + j
+            if i >= len(view):
+                break
+            label = int(view.labels[i])
+            cell.image(pictures[i])
+            cell.markdown(
+                f"#{i} · label **{label}** · "
+                + widgets.before_after(view, i, before="original", after="attacked", sep=" → ")
+            )
+
+
+def digit_up_close(view: AttackView) -> None:
+    """One chosen digit's confidence bars, the table of all shown digits, the attack's time."""
+    st.subheader("One digit up close")
+    positions = list(range(len(view)))
+    widgets.ensure_option("ae_digit", positions, 0)
+    pick = st.selectbox(
+        "Digit",
+        positions,
+        key="ae_digit",
+        persist_state="session",
+        format_func=lambda i: (
+            f"#{i} — label {int(view.labels[i])}, attacked → {int(view.adv_pred[i])}"
+        ),
+    )
+    st.plotly_chart(
+        charts.confidence_bars(
+            view.clean_probs[pick], view.adv_probs[pick], int(view.labels[pick]), view.eps
+        ),
+        key="ae_confidence",
+    )
+    with st.expander("Table of the shown digits"):
+        st.dataframe(view.rows(), hide_index=True, key="ae_table")
+    st.caption(
+        f"The attack on the shown digits took {view.seconds:.2f} s (results are cached per eps)."
+    )
+
+
+def larger_sample(scores: tuple[float, dict] | None, limit: int, metrics: list, box) -> None:
+    """The larger sample's accuracies in the last two metric columns and its health in ``box``;
+    while the app is busy (``scores`` None), dashes and a button to score it anyway."""
+    m3, m4 = metrics[2:]
+    if scores is None:  # the app is busy (a class at work): the grid came first
+        m3.metric(f"First {limit} test digits, original", "—")
+        m4.metric(f"First {limit} test digits, attacked", "—")
+        with box:
+            st.caption(text.EXPLORER_BUSY)
+            st.button("Score the larger sample now", key="ae_score_now")
+        return
+    clean_big, big = scores
+    m3.metric(f"First {big['images']} test digits, original", f"{100 * clean_big:.1f}%")
+    m4.metric(
+        f"First {big['images']} test digits, attacked",
+        f"{100 * big['accuracy']:.1f}%",
+        delta=f"{100 * (big['accuracy'] - clean_big):+.1f} points",
+        delta_color="normal",
+    )
+    with box:
+        widgets.health_note(
+            big["sentence"], big["stalled"], prefix=f"Gradient health ({big['images']} digits)"
+        )
+
+
+# --- one digit and its twin --------------------------------------------------------------------
+def digit_and_twin(
+    view: AttackView, strip, *, caption: str, lead: str, before: str, after: str
+) -> None:
+    """One attacked digit: its picture strip, both verdicts and the gradient's health."""
+    st.image(strip, caption=caption)
+    st.markdown(
+        f"{lead} **{int(view.labels[0])}** · "
+        + widgets.before_after(view, 0, before=before, after=after, sep=" · ")
+    )
+    widgets.health_note(view.health_sentence, view.stalled)
+
+
+def home_digit(view: AttackView, eps: float) -> None:
+    """The home page's digit and its FGSM twin for one model."""
+    digit_and_twin(
+        view,
+        digit_strip(view.original[0], view.adversarial[0], view.perturbation[0], zoom=5),
+        caption=f"original | FGSM twin (eps {eps}) | perturbation (red brighter, blue darker)",
+        lead="True label",
+        before="original →",
+        after="FGSM twin →",
+    )
+
+
+# --- training and fine-tuning ------------------------------------------------------------------
+def last_training(last: dict) -> None:
+    """The last training run of this session: what was saved, and its curves."""
+    accuracy = last["test_accuracy"]
+    st.markdown(
+        f"**Last run:** {models.model_label(last['model'])}, saved as `{last['file']}`"
+        + (f", test accuracy {100 * accuracy:.1f}%" if accuracy is not None else "")
+        + f", {last['seconds']:.1f} s."
+    )
+    a, b = st.columns(2)
+    loss = charts.loss_figure(last["steps"], last["losses"], last["total_steps"])
+    a.plotly_chart(loss, key="tr_last_loss")
+    b.plotly_chart(
+        charts.accuracy_figure(last["epochs"], last["planned_epochs"]), key="tr_last_acc"
+    )
+
+
+def last_finetuning(last: dict) -> None:
+    """The last fine-tuning run of this session: its curves beside the study's."""
+    st.markdown(
+        f"**Last run:** {last['label']}, {len(last['rows']) - 1} rounds in {last['seconds']:.1f} s."
+    )
+    st.plotly_chart(
+        charts.finetune_figure(
+            last["rows"], last["config"]["rounds"], last["study"], last["study_label"]
+        ),
+        key="ft_last_chart",
+    )
+
+
+def finetune_rounds(rows: list[dict]) -> None:
+    """Clean and adversarial accuracy after each fine-tuning round, as a table."""
+    st.dataframe(
+        [
+            {
+                "round": r["round"],
+                "clean %": round(r["clean"], 1),
+                "adversarial %": round(r["adversarial"], 1),
+                "train loss": None if r["train_loss"] is None else round(r["train_loss"], 3),
+                "seconds": round(r["seconds"], 1),
+            }
+            for r in rows
+        ],
+        hide_index=True,
+        key="ft_rounds_table",
+    )
+
+
+# --- inside the VOneBlock ----------------------------------------------------------------------
+def filter_bank(bank: BankView) -> None:
+    st.image(bank.image, caption=bank.caption)
+    st.dataframe(bank.params, hide_index=True, key="v1_params")
+
+
+def cell_responses(cells: CellView, left, right) -> None:
+    """The digit in ``left``; its strongest simple and complex cell maps in ``right``."""
+    left.image(cells.digit, caption=f"test digit {cells.index}, label {cells.label}")
+    for title, picture, caption in cells.mosaics:
+        right.markdown(title)
+        right.image(picture, caption=caption)
+
+
+def noise(view: NoiseView) -> None:
+    st.image(view.image, caption=text.NOISE_CAPTION)
+    st.markdown(
+        f"Across samples the mean response changes by {view.mean_change:.2f} "
+        f"per pixel (response peak {view.peak:.2f}). The network after the block sees a "
+        "different noisy picture on every pass — an attacker's gradient does too."
+    )
+
+
+def block_attack(shown: BlockAttackView) -> None:
+    """The attacked digit, and what the attack changed in the block's responses."""
+    digit_and_twin(
+        shown.view,
+        shown.strip,
+        caption="original | FGSM | perturbation",
+        lead="Label",
+        before="original →",
+        after="attacked →",
+    )
+    st.metric("Total change in the block's responses", f"{100 * shown.relative_change:.1f}%")
+    c1, c2 = st.columns([2, 1])
+    c1.image(shown.pair, caption=f"{shown.channel_name}: clean | adversarial")
+    c2.image(shown.difference, caption="difference (red: stronger under attack, blue: weaker)")
+    st.caption("Channels the attack changed most: " + ", ".join(shown.most_changed))

@@ -1,0 +1,132 @@
+"""The app's longer prose: page introductions, help texts and notes. Kept here so that pages
+read as widgets → computation → rendering; the wording itself is the pages'."""
+
+REGENERATE = "`python -m vonedemo train --all` regenerates them"
+HOME_INTRO = (
+    "A network that reads handwritten digits almost perfectly can be fooled by a faint, "
+    "carefully chosen pattern of pixel changes — an **adversarial example**. The fast gradient "
+    "sign method (FGSM) nudges every pixel by ±eps in the direction that raises the network's "
+    "error. A 2021 study reported that putting a fixed, brain-like front-end — the **VOneBlock**, "
+    "a bank of V1-style Gabor filters with neuronal noise — before a small network made it "
+    "resist FGSM at eps 0.35. Below: one test digit and its FGSM twin for a plain CNN and for "
+    "its VOneNet twin."
+)
+HOME_NOISE_NOTE = (
+    "VOne noise: one fixed draw for both pictures (the Attack explorer also "
+    "shows the study's fresh noise on every pass)."
+)
+CAVEAT = (
+    "**Honest caveat.** The study's VOneNets may look robust for a dull reason: the complex "
+    "cell's square root has no derivative at zero energy (a blank background seen through a "
+    "narrow filter), so the input gradient is NaN there, and `torch.sign(NaN) = 0` — FGSM then "
+    "leaves those pixels alone. The *gradient health* line says how much of the gradient was "
+    "NaN and how many pixels the attack really moved; choose the *repaired* gradient in the "
+    "attack explorer to see the attack with a working gradient."
+)
+STALLED_WARNING = (
+    "The attack did not move most digits, so the accuracy under attack is just clean "
+    "accuracy — it says nothing about robustness. Try the *repaired* gradient, EOT or PGD."
+)
+
+# --- attack explorer ---------------------------------------------------------------------------
+EXPLORER_INTRO = (
+    "Each digit is shown three times: the **original**, the **adversarial** version the attack "
+    "made, and the **perturbation** (red: pixel made brighter, blue: darker, white: untouched). "
+    "Predictions are green when right and red when wrong. Move **eps** — the largest change "
+    "allowed per pixel — and see when the model gives in."
+)
+PGD_STEPS_HELP = "Each step costs one more gradient."
+ATTACK_HELP = "FGSM: one step of size eps (the study's). PGD: many small steps."
+GRADIENT_HELP = (
+    "raw: the study's backward pass — NaN where a complex cell sees no contrast, and "
+    "sign(NaN) = 0 leaves those pixels alone. repaired: the same network, with the gradient "
+    "defined as 0 there, so the attack can use every other pixel."
+)
+EOT_HELP = "Average the gradient over this many noisy passes (expectation over transformation)."
+NOISE_HELP = (
+    "neuronal: fresh random noise on every pass (the study's setting); off: no noise; seeded: "
+    "one fixed noise pattern. Only VOne models have noise."
+)
+EXPLORER_EPS = "eps — the largest change per pixel (pixel values run from 0 to 1)"
+EXPLORER_BUSY = (
+    "⏳ Many people are using the lab right now: the larger sample is skipped "
+    "for this eps so the grid stays quick."
+)
+
+# --- training and fine-tuning ------------------------------------------------------------------
+TRAIN_INTRO = (
+    "Train one of the study's eight networks from scratch on MNIST digits (Adam and "
+    "cross-entropy, as the study). The loss and accuracy curves grow while it learns; the result "
+    "is saved under a name of your choice and appears in the model lists of the other pages."
+)
+TRAIN_NAME_HELP = "Letters, digits, - _ and . only; a taken name gets a -2, -3 … suffix."
+TRAIN_SLOW_VONE = (
+    "VOne models are slow on a CPU — each step runs 512 Gabor filters — so start small."
+)
+TRAIN_FAST_BASELINE = "Baselines train in seconds to a minute on a laptop CPU."
+FINETUNE_INTRO = (
+    "The study's second experiment: keep training a model, but on FGSM versions of the training "
+    "digits, made from the current weights at every step (Adam, learning rate 1e-4). After each "
+    "round the model is scored on clean and on FGSM test digits. The study's curves for the same "
+    "model are dashed. The model you start from is never changed — fine-tuning works on a copy."
+)
+FINETUNE_SLOW_VONE = (
+    "VOne models are slow on a CPU: each step runs an FGSM attack and a training step "
+    "through 512 Gabor filters. Start with a few rounds and a few hundred images."
+)
+
+# --- compare -----------------------------------------------------------------------------------
+COMPARE_INTRO = (
+    "The 2021 study reported clean accuracy and accuracy under FGSM at eps 0.35 for four "
+    "baselines and their VOneNet twins. Here are its numbers beside ours, measured on the same "
+    "MNIST test digits with the same attack."
+)
+COMPARE_NOTHING_MEASURED = (
+    "No measured numbers yet: `results/summary.json` and the checkpoint manifest have none. "
+    "Press **Measure now** below for a quick estimate on a few test digits."
+)
+
+# --- inside the VOneBlock ----------------------------------------------------------------------
+VONE_INTRO = (
+    "The VOneBlock is a fixed model of primary visual cortex (V1): 512 Gabor filters whose "
+    "spatial frequency, orientation, phase and size follow measurements in monkeys. **Simple "
+    "cells** respond to a filter's match with the image (ReLU); **complex cells** combine a "
+    "quadrature pair into a phase-free energy. Then comes random, Poisson-like **neuronal "
+    "noise**. Nothing here is learned; the network after it is."
+)
+NO_TRAINED_VONE = (
+    f"No trained VOne model is available ({REGENERATE}); the filter bank, "
+    "cells and noise do not need one."
+)
+STUDY_BLOCK_LABEL = "the study's VOneBlock on its own (no trained network)"
+SORT_LABELS = {
+    "index": "channel number",
+    "sf": "spatial frequency",
+    "ori": "orientation",
+    "phase": "phase",
+    "nx": "envelope width nx",
+    "ny": "envelope height ny",
+}
+V1_GRADIENT_HELP = "raw: the study's (NaN at zero energy); repaired: 0 there."
+Q_HELP = "q0: each cell's own filter. q1: the complex cell's quadrature partner (phase + 90°)."
+NOISE_CAPTION = (
+    "left: the response before noise; then the same digit through the block with "
+    "noise seeds 0, 1, 2, … (one brightness scale)"
+)
+VONE_NO_MODEL = (
+    "Choose a trained VOne model above to attack it; the study's block on its own "
+    "has no network to fool."
+)
+
+# --- is it real? -------------------------------------------------------------------------------
+REAL_INTRO = (
+    "The study attacked its VOneNets with one FGSM step through a noisy network — and its complex "
+    "cells have a NaN gradient wherever they see no contrast, and `sign(NaN) = 0`. Here every "
+    "model faces a ladder of attacks: the study's FGSM, the same with a **repaired** gradient, "
+    "gradients averaged over noise (EOT), PGD, noise switched off or fixed, and transfer from the "
+    "twin model. An image counts as robust only if it survives **all** of them."
+)
+REAL_NO_AUDIT = (
+    "No precomputed audit yet (`python -m vonedemo audit --out results/audit` makes one). "
+    "Run a quick one below."
+)
