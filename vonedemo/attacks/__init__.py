@@ -15,12 +15,14 @@ from ..models import UnknownNameError
 from .base import GradientHealth, check_batch, check_eps, input_gradient
 from .fgsm import fgsm
 from .pgd import pgd
+from .square import square
 
 Attack = Callable[..., torch.Tensor]
 
 _ATTACKS: dict[str, tuple[Attack, str]] = {
     "fgsm": (fgsm, "FGSM: one signed-gradient step of size eps (the study's attack)"),
     "pgd": (pgd, "PGD: iterated signed-gradient steps projected to the eps ball"),
+    "square": (square, "Square: gradient-free random search on the output scores (black box)"),
 }
 
 
@@ -56,5 +58,6 @@ __all__ = [
     "input_gradient",
     "list_attacks",
     "pgd",
+    "square",
     "attack_description",
 ]
