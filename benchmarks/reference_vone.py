@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vonedemo.vone import VOneBlock, gabor_kernels
+from benchmarks.vone_internals import VOneBlock, gabor_kernels
 
 
 class ReferenceVOneBlock(nn.Module):

@@ -6,7 +6,7 @@ Each run starts a fresh server (a cold process: models load from `checkpoints/` 
 opens the page in Debian's `chromium` through Playwright and stops the clock when the page's
 title and first digit image are on screen and Streamlit's "running" indicator is gone.
 Prints one line per run and the median. The eps-slider update time per model comes from
-`scripts/load_test.py --sessions 1 --model NAME` (see the README).
+`scripts/simulate_class.py --sessions 1 --model NAME` (see the README).
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import screenshots  # noqa: E402  (sibling script: shared server and browser helpers)
+import screenshots  # noqa: E402  (sibling script: the browser's settings)
+from app_process import free_port, start_app, stop_app  # noqa: E402
 
 
 def one_run(page_path: str) -> float:
     from playwright.sync_api import sync_playwright
 
-    port = screenshots.free_port()
+    port = free_port()
     started = time.perf_counter()
-    app = screenshots.start_app(port)
+    app = start_app(port)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
@@ -42,8 +43,7 @@ def one_run(page_path: str) -> float:
             elapsed = time.perf_counter() - started
             browser.close()
     finally:
-        app.terminate()
-        app.wait(timeout=20)
+        stop_app(app)
     return elapsed
 
 

@@ -9,16 +9,15 @@ browser, no download), waits for it to render and saves one PNG per page.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# free_port and start_app are re-exported: the browser tests take them from here.
+from app_process import ROOT, free_port, start_app, stop_app  # noqa: E402, F401
+
 PAGES = {
     "home": "",
     "attack_explorer": "Attack_explorer",
@@ -38,45 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(port: int, env: dict | None = None) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "streamlit_app.py",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-    ]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("the app did not start within 90 s")
 
 
 def chromium_path() -> str | None:
@@ -119,8 +79,7 @@ def main() -> int:
                 print(f"{name}: {time.perf_counter() - started:.1f} s")
             browser.close()
     finally:
-        app.terminate()
-        app.wait(timeout=20)
+        stop_app(app)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""scripts/load_test.py: its safety bounds, and a tiny load test against the real app."""
+"""scripts/simulate_class.py: its safety bounds, and a tiny simulated class against the real app."""
 
 import asyncio
 import json
@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "load_test.py"
+SCRIPT = ROOT / "scripts" / "simulate_class.py"
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import load_test  # noqa: E402
+import simulate_class  # noqa: E402
+import streamlit_client  # noqa: E402
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.1", "localhost", "example.com"])
 def test_only_loopback_host_is_accepted(host):
     with pytest.raises(SystemExit) as info:
-        load_test.parse_args(["--host", host])
+        simulate_class.parse_args(["--host", host])
     assert info.value.code == 2
 
 
@@ -28,26 +29,26 @@ def test_only_loopback_host_is_accepted(host):
 )
 def test_count_and_time_are_bounded(argv):
     with pytest.raises(SystemExit) as info:
-        load_test.parse_args(argv)
+        simulate_class.parse_args(argv)
     assert info.value.code == 2
 
 
 def test_defaults_match_the_issue():
-    args = load_test.parse_args([])
+    args = simulate_class.parse_args([])
     assert (args.sessions, args.seconds, args.interval, args.host) == (20, 60.0, 1.0, "127.0.0.1")
-    assert load_test.parse_args(["--sessions", "50", "--seconds", "600"]).sessions == 50
+    assert simulate_class.parse_args(["--sessions", "50", "--seconds", "600"]).sessions == 50
 
 
 def test_media_urls_never_leave_the_machine():
     # Only paths on the app's own 127.0.0.1 port are fetched; an absolute URL is refused unsent.
     with pytest.raises(ValueError):
-        asyncio.run(load_test.fetch_media(8501, "http://example.com/media/x.png"))
+        asyncio.run(streamlit_client.fetch_media(8501, "http://example.com/media/x.png"))
 
 
 def test_percentile():
-    assert load_test.percentile([], 50) is None
-    assert load_test.percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5
-    assert load_test.percentile([1.0, 2.0], 100) == 2.0
+    assert simulate_class.percentile([], 50) is None
+    assert simulate_class.percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5
+    assert simulate_class.percentile([1.0, 2.0], 100) == 2.0
 
 
 @pytest.mark.slow

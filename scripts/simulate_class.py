@@ -1,13 +1,13 @@
 """Load-test the Attack explorer: many concurrent sessions moving the eps slider.
 
-    python3 scripts/load_test.py                      # 20 sessions, 60 s, one eps change per second
-    python3 scripts/load_test.py --tiny --sessions 3 --seconds 15 --json load.json
+    python3 scripts/simulate_class.py                 # 20 sessions, 60 s, one eps change per second
+    python3 scripts/simulate_class.py --tiny --sessions 3 --seconds 15 --json load.json
 
 Starts ``streamlit run streamlit_app.py`` on 127.0.0.1 (a free port unless ``--port``), then
-drives ``--sessions`` clients of Streamlit's own websocket protocol (``/_stcore/stream``, binary
-``BackMsg``/``ForwardMsg`` protobufs) instead of headless browsers, which would not fit on two
-cores. Every client opens ``pages/1_Attack_explorer.py``, picks ``--model`` in the model picker,
-and then changes eps every ``--interval`` seconds for ``--seconds`` seconds.
+drives ``--sessions`` simulated students: clients of Streamlit's own websocket protocol
+(``streamlit_client.py``) instead of headless browsers, which would not fit on two cores. Every
+student opens ``pages/1_Attack_explorer.py``, picks ``--model`` in the model picker, and then
+changes eps every ``--interval`` seconds for ``--seconds`` seconds.
 
 What is measured, per eps change:
 
@@ -23,10 +23,11 @@ the response is complete (counted as "late"). Errors: connection failures, excep
 that fail, and responses slower than 30 s (that session then stops). The exit status is 1 if any
 error occurred (or nothing was measured), else 0.
 
-The server's resident memory (its process and any children) is sampled after one page render
-before the sessions start, every second while they run, and 5 s after they disconnect; memory
-"levelled off" when the median of the last third of the run lies less than 5% of the peak above
-the median of the middle third (medians, because every attack allocates and frees tens of MB).
+The server's resident memory (its process and any children; ``app_process.py``) is sampled
+after one page render before the sessions start, every second while they run, and 5 s after
+they disconnect; memory "levelled off" when the median of the last third of the run lies less
+than 5% of the peak above the median of the middle third (medians, because every attack
+allocates and frees memory that does not stay).
 
 Bounds: at most 50 sessions and 600 s; the only host ever contacted is 127.0.0.1. The app's own
 settings pass through the environment (e.g. ``VONEDEMO_APP_THREADS=1``); ``--tiny`` sets
@@ -45,49 +46,53 @@ import platform
 import random
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import DecodeError
-from streamlit.proto.Alert_pb2 import Alert
-from streamlit.proto.BackMsg_pb2 import BackMsg
-from streamlit.proto.Element_pb2 import Element
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from streamlit.proto.WidgetStates_pb2 import WidgetState
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from screenshots import free_port  # noqa: E402  (sibling script: the one free-port helper)
+# Sibling modules: the app as a child process, and the websocket client a student runs.
+from app_process import (  # noqa: E402
+    LOOPBACK,
+    ROOT,
+    AppStartError,
+    MemorySampler,
+    free_port,
+    launch_app,
+    stop_app,
+    wait_healthy,
+)
+from streamlit_client import (  # noqa: E402
+    RESPONSE_TIMEOUT_S,
+    Page,
+    PageSession,
+    ResponseTimeout,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-LOOPBACK = "127.0.0.1"  # the only host this script ever connects to
 MAX_SESSIONS = 50
 MAX_SECONDS = 600.0
-RESPONSE_TIMEOUT_S = 30.0  # a response slower than this is an error
-STARTUP_TIMEOUT_S = 90.0
 AFTER_S = 5.0  # memory is measured this long after the sessions disconnect
 LEVEL_FRACTION = 0.05  # "levelled off": last-third growth below this fraction of the peak
-PAGE_NAME = "Attack_explorer"  # URL path of pages/1_Attack_explorer.py
 EPS_KEY = "ae_eps"  # widget keys used by the explorer page
 MODEL_KEY = "ae_model"
+EXPLORER = Page(
+    url_name="Attack_explorer",  # URL path of pages/1_Attack_explorer.py
+    proof_key=EPS_KEY,
+    proof_label="the Attack explorer's eps slider",
+)
 EPS_VALUES = [k / 100 for k in range(51)]  # the slider's own grid: 0.00 .. 0.50, step 0.01
 DEFAULT_MODEL = "vone-alexnet"
 
 
 class SetupError(RuntimeError):
     """The app could not be started or the explorer page did not render as expected."""
-
-
-class ResponseTimeout(RuntimeError):
-    """No complete response within RESPONSE_TIMEOUT_S."""
 
 
 # --- command line --------------------------------------------------------------------------------
@@ -139,127 +144,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# --- the server ----------------------------------------------------------------------------------
-def start_app(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "streamlit_app.py",
-        "--server.port",
-        str(port),
-        "--server.address",
-        LOOPBACK,
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    with log_path.open("wb") as log:
-        # Own session: a Ctrl-C in the terminal reaches only this script, which then stops the
-        # server itself (in the finally of main), so it never outlives the test.
-        return subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def wait_healthy(proc: subprocess.Popen, port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SetupError(f"the app exited with status {proc.returncode}:\n{log_tail(log_path)}")
-        try:
-            with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SetupError(
-        f"the app was not healthy within {STARTUP_TIMEOUT_S:.0f} s:\n{log_tail(log_path)}"
-    )
-
-
-def stop_app(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no server log)"
-
-
-# --- memory --------------------------------------------------------------------------------------
-def _proc_rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def _proc_children(pid: int) -> list[int]:
-    children: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                children += [int(c) for c in f.read().split()]
-    return children
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and all its descendants, in MB (psutil if present, else /proc)."""
-    try:
-        import psutil  # optional: not a dependency of the project
-    except ImportError:
-        psutil = None
-    if psutil is not None:
-        try:
-            p = psutil.Process(pid)
-            procs = [p, *p.children(recursive=True)]
-            return sum(q.memory_info().rss for q in procs) / 2**20
-        except psutil.Error:
-            return math.nan
-    total_kb, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        with contextlib.suppress(OSError, ValueError):
-            total_kb += _proc_rss_kb(current)
-            todo += _proc_children(current)
-    return total_kb / 1024 if total_kb else math.nan
-
-
-class MemorySampler:
-    """Samples the server's RSS once per second on the event loop (reading /proc is cheap)."""
-
-    def __init__(self, pid: int, t0: float) -> None:
-        self.pid = pid
-        self.t0 = t0
-        self.samples: list[tuple[float, float]] = []  # (seconds since t0, MB)
-
-    def sample(self) -> float:
-        mb = rss_mb(self.pid)
-        self.samples.append((time.monotonic() - self.t0, mb))
-        return mb
-
-    async def run(self, period: float = 1.0) -> None:
-        while True:
-            self.sample()
-            await asyncio.sleep(period)
-
-    def between(self, start: float, end: float) -> list[float]:
-        return [mb for t, mb in self.samples if start <= t <= end and not math.isnan(mb)]
-
-
 # --- statistics ----------------------------------------------------------------------------------
 def percentile(values: list[float], q: float) -> float | None:
     """Linear-interpolated percentile (numpy's default); None for no values."""
@@ -295,210 +179,27 @@ class LoadStats:
         self.errors.append(f"session {session}: {text}")
 
 
-# --- Streamlit's websocket protocol --------------------------------------------------------------
-async def fetch_media(port: int, path: str) -> float:
-    """GET one ``/media/...`` file over HTTP/1.1 like a browser; returns when it is complete.
-    A tiny asyncio client: no new dependency, no thread per download. A ``data:`` URL (the
-    picture travels inside the message) has nothing left to fetch."""
-    if path.startswith("data:image/"):
-        return time.monotonic()
-    if not path.startswith("/"):
-        raise ValueError(f"unexpected media URL {path!r}")  # absolute URLs could leave 127.0.0.1
-    reader, writer = await asyncio.open_connection(LOOPBACK, port)
-    try:
-        writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\nConnection: close\r\n\r\n".encode()
-        )
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        body = await reader.read()  # Connection: close, so the body ends at EOF
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {
-        k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)
-    }
-    if status != 200:
-        raise OSError(f"GET {path}: HTTP {status}")
-    if "content-length" in headers and int(headers["content-length"]) != len(body):
-        raise OSError(f"GET {path}: {len(body)} of {headers['content-length']} bytes")
-    return time.monotonic()
-
-
-@dataclass
-class RunResult:
-    sent: float
-    grid_s: float | None  # until the last grid image was downloaded
-    run_s: float  # until script_finished and every image
-    images: int
-    errors: list[str]
-
-
-class Session:
-    """One simulated browser tab on the Attack explorer."""
+# --- a student ----------------------------------------------------------------------------------
+class Student(PageSession):
+    """One simulated student: a browser tab on the Attack explorer."""
 
     def __init__(self, index: int, port: int) -> None:
-        self.index = index
-        self.port = port
-        self.ws: ClientConnection | None = None
-        self.page_script_hash = ""  # learnt from the navigation message; the first run asks by name
-        self.widgets: dict[str, WidgetState] = {}  # what this "browser" holds, resent every rerun
-        self.ids: dict[str, str] = {}  # widget key -> Streamlit widget id
-        self.model_options: list[str] = []
-
-    async def connect(self) -> None:
-        url = f"ws://{LOOPBACK}:{self.port}/_stcore/stream"
-        # The browser offers the subprotocol "streamlit" (then an XSRF token and a session id to
-        # resume, both absent here) and sends its Origin; max_size: plot messages can be large.
-        self.ws = await asyncio.wait_for(
-            connect(
-                url,
-                subprotocols=["streamlit"],
-                origin=f"http://{LOOPBACK}:{self.port}",
-                max_size=64 * 2**20,
-                open_timeout=RESPONSE_TIMEOUT_S,
-            ),
-            RESPONSE_TIMEOUT_S,
-        )
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ws.close(), 5)
-            self.ws = None
-
-    def _rerun_msg(self) -> bytes:
-        msg = BackMsg()
-        state = msg.rerun_script
-        state.query_string = ""
-        state.page_script_hash = self.page_script_hash
-        state.page_name = "" if self.page_script_hash else PAGE_NAME
-        # No cached_message_hashes: the server then sends every element in full instead of
-        # references to a ForwardMsg cache this client does not keep.
-        state.widget_states.widgets.extend(self.widgets.values())
-        return msg.SerializeToString()
-
-    def _note_widget(self, element: Element) -> str | None:
-        """Remember the ids of the widgets this client drives; returns the widget's key."""
-        kind = element.WhichOneof("type")
-        if kind not in ("slider", "selectbox"):
-            return None
-        proto = getattr(element, kind)
-        key = proto.id.rsplit("-", 1)[-1]  # widget ids end with "-<user key>"
-        if key == EPS_KEY:
-            self.ids[EPS_KEY] = proto.id
-        elif key == MODEL_KEY:
-            self.ids[MODEL_KEY] = proto.id
-            self.model_options = list(proto.options)
-        return key
-
-    async def run_page(self) -> RunResult:
-        """Send one rerun with the current widget states and wait for its complete response."""
-        assert self.ws is not None
-        sent = time.monotonic()
-        deadline = sent + RESPONSE_TIMEOUT_S
-        await self.ws.send(self._rerun_msg())
-        started = False
-        rendered_eps = False  # proof that this run showed the Attack explorer
-        run_id = ""
-        fetches: list[asyncio.Task[float]] = []
-        errors: list[str] = []
-        try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ResponseTimeout
-                try:
-                    raw = await asyncio.wait_for(self.ws.recv(), remaining)
-                except TimeoutError as e:
-                    raise ResponseTimeout from e
-                msg = ForwardMsg()
-                msg.ParseFromString(raw)
-                kind = msg.WhichOneof("type")
-                if kind == "new_session":
-                    started = True  # anything before this belonged to an earlier run
-                    run_id = msg.metadata.run.script_run_id
-                elif not started:
-                    continue
-                elif kind == "navigation":
-                    # new_session names the main script; the page actually shown is here. The
-                    # browser sends this hash back on every rerun to stay on the page.
-                    pages = {p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages}
-                    self.page_script_hash = pages.get(PAGE_NAME, "")
-                    if msg.navigation.page_script_hash != self.page_script_hash:
-                        errors.append(f"the app did not open the {PAGE_NAME} page")
-                elif kind == "ref_hash":
-                    errors.append(
-                        "the server sent a cached-message reference this client never cached"
-                    )
-                elif kind == "page_not_found":
-                    errors.append(f"page not found: {msg.page_not_found.page_name!r}")
-                elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-                    element = msg.delta.new_element
-                    etype = element.WhichOneof("type")
-                    if etype == "imgs":
-                        fetches += [
-                            asyncio.create_task(fetch_media(self.port, img.url))
-                            for img in element.imgs.imgs
-                        ]
-                    elif etype == "exception":
-                        errors.append(
-                            f"exception shown: {element.exception.type}: {element.exception.message[:200]}"
-                        )
-                    elif etype == "alert" and element.alert.format == Alert.ERROR:
-                        errors.append(f"error shown: {element.alert.body[:200]}")
-                    else:
-                        rendered_eps |= self._note_widget(element) == EPS_KEY
-                elif kind == "script_finished":
-                    finished_id = msg.metadata.run.script_run_id
-                    if run_id and finished_id and finished_id != run_id:
-                        continue  # the end of some other run
-                    status = msg.script_finished
-                    if status == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
-                        errors.append("the page failed to compile")
-                    elif status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                        errors.append("the run was interrupted by another rerun")
-                    elif not rendered_eps:
-                        errors.append("the run did not render the Attack explorer's eps slider")
-                    break
-            done: list[float] = []
-            if fetches:
-                remaining = max(deadline - time.monotonic(), 0.001)
-                try:
-                    results = await asyncio.wait_for(
-                        asyncio.gather(*fetches, return_exceptions=True), remaining
-                    )
-                except TimeoutError as e:
-                    raise ResponseTimeout from e
-                for r in results:
-                    if isinstance(r, BaseException):
-                        errors.append(f"image download failed: {r}")
-                    else:
-                        done.append(r)
-        finally:
-            for task in fetches:
-                task.cancel()
-        grid = max(done) - sent if done else None
-        return RunResult(sent, grid, time.monotonic() - sent, len(done), errors)
+        super().__init__(index, port, EXPLORER)
 
     def set_eps(self, eps: float) -> None:
-        self.widgets[EPS_KEY] = WidgetState(id=self.ids[EPS_KEY])
-        self.widgets[EPS_KEY].double_array_value.data.append(eps)
+        self.set_slider(EPS_KEY, eps)
 
     def choose_model(self, model: str) -> None:
         """Put ``model`` (registry name or full label) in the model picker's widget state."""
-        wanted = [o for o in self.model_options if o == model]
-        wanted = wanted or [o for o in self.model_options if f"({model})" in o]
+        options = self.options.get(MODEL_KEY, [])
+        wanted = [o for o in options if o == model]
+        wanted = wanted or [o for o in options if f"({model})" in o]
         if not wanted:
-            raise SetupError(f"model {model!r} is not in the picker: {self.model_options}")
+            raise SetupError(f"model {model!r} is not in the picker: {options}")
         label = wanted[0]
         if label.endswith("not available"):
             raise SetupError(f"{label}: its checkpoint is missing (use --tiny, or train it)")
-        # A selectbox's widget value is the label it shows (format_func applied), not the key.
-        self.widgets[MODEL_KEY] = WidgetState(id=self.ids[MODEL_KEY], string_value=label)
+        self.set_selectbox(MODEL_KEY, label)
 
     async def warm_up(self, model: str) -> None:
         """Open the page (default settings), then pick the model: what a student does first."""
@@ -506,7 +207,7 @@ class Session:
         first = await self.run_page()
         if first.errors:
             raise SetupError(f"first render: {first.errors[0]}")
-        if EPS_KEY not in self.ids or MODEL_KEY not in self.ids:
+        if EPS_KEY not in self.widget_ids or MODEL_KEY not in self.widget_ids:
             raise SetupError("the Attack explorer did not render its model picker and eps slider")
         self.choose_model(model)
         chosen = await self.run_page()
@@ -516,8 +217,9 @@ class Session:
             raise SetupError(f"no grid images after choosing {model}")
 
 
+# --- the class ----------------------------------------------------------------------------------
 async def drive(
-    session: Session,
+    session: Student,
     order: list[float],
     start_at: float,
     stop_at: float,
@@ -565,7 +267,7 @@ async def drive(
         await session.close()
 
 
-async def warm_up(session: Session, model: str, stats: LoadStats) -> bool:
+async def warm_up(session: Student, model: str, stats: LoadStats) -> bool:
     try:
         await session.warm_up(model)
     except SetupError as e:
@@ -584,13 +286,13 @@ async def warm_up(session: Session, model: str, stats: LoadStats) -> bool:
     return False
 
 
-async def load_test(args: argparse.Namespace, pid: int, port: int) -> dict[str, Any]:
+async def simulate_class(args: argparse.Namespace, pid: int, port: int) -> dict[str, Any]:
     t0 = time.monotonic()
     sampler = MemorySampler(pid, t0)
 
     # One page render before the sessions: the app has then imported torch, loaded the model and
     # cached one grid, so "before" is the memory of a warm, idle app.
-    probe = Session(-1, port)
+    probe = Student(-1, port)
     try:
         await probe.warm_up(args.model)
     except (ResponseTimeout, WebSocketException, OSError, TimeoutError) as e:
@@ -604,7 +306,7 @@ async def load_test(args: argparse.Namespace, pid: int, port: int) -> dict[str, 
     sampler_task = asyncio.create_task(sampler.run())
     try:
         sessions_start = time.monotonic() - t0
-        sessions = [Session(i, port) for i in range(args.sessions)]
+        sessions = [Student(i, port) for i in range(args.sessions)]
         ready = await asyncio.gather(*(warm_up(s, args.model, stats) for s in sessions))
         load_start = time.monotonic()
         stop_at = load_start + args.seconds
@@ -773,17 +475,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     port = args.port or free_port()
-    env = dict(os.environ)
+    env = {
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    }
     if args.tiny:
         env["VONEDEMO_APP_MODELS"] = "tiny"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     with tempfile.TemporaryDirectory(prefix="vonedemo-load-") as tmp:
         log_path = Path(tmp) / "server.log"
-        proc = start_app(port, env, log_path)
+        proc = launch_app(port, env, log_path)
         try:
             wait_healthy(proc, port, log_path)
-            result = asyncio.run(load_test(args, proc.pid, port))
-        except SetupError as e:
+            result = asyncio.run(simulate_class(args, proc.pid, port))
+        except (SetupError, AppStartError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
