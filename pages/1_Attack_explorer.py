@@ -89,6 +89,4 @@ with widgets.guard("the attack explorer"):
         metrics, health_box = panels.shown_metrics(view)  # the box is filled last (larger sample)
         panels.digit_grid(view, pictures)
         panels.digit_up_close(view)
-        force = st.session_state.get("ae_score_now", False)
-        scores = compute.larger_sample_scores(choice, settings, limit, force=force)
-        panels.larger_sample(scores, limit, metrics, health_box)
+        panels.larger_sample(choice, settings, limit, metrics, health_box)

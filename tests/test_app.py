@@ -38,6 +38,8 @@ def app_env(monkeypatch, tmp_path):
     """Tiny models, a small data limit, and every folder the app writes to in tmp_path."""
     monkeypatch.setenv(app_settings.MODELS_ENV, "tiny")
     monkeypatch.setenv(app_settings.DATA_LIMIT_ENV, "200")
+    # The larger sample is scored in the background; tests wait for it so their pages are whole.
+    monkeypatch.setattr(compute, "SAMPLE_WAIT_S", 120.0)
     monkeypatch.setenv("VONEDEMO_APP_CHECKPOINTS", str(tmp_path / "app"))
     monkeypatch.setenv("VONEDEMO_CHECKPOINTS", str(tmp_path / "shipped"))
     monkeypatch.setenv("VONEDEMO_RESULTS", str(tmp_path / "results" / "summary.json"))
@@ -160,12 +162,12 @@ def test_explorer_eps_zero_shows_the_originals_and_eps_changes_predictions(app_e
     assert (rows["adversarial prediction"] != rows["clean prediction"]).sum() == rows[
         "changed"
     ].sum()
-    # The untrained stand-in gets 3 of its 16 digits right, and the attack changes 2 answers.
-    assert int(rows["changed"].sum()) == 2
+    # The untrained stand-in gets 2 of its 16 digits right, and the attack changes 4 answers.
+    assert int(rows["changed"].sum()) == 4
     shown = {k: v for k, v in metrics(at).items() if k.startswith("Shown")}
     assert shown == {
-        "Shown digits right, original (16)": "3/16",
-        "Shown digits right, attacked (16)": "3/16",
+        "Shown digits right, original (16)": "2/16",
+        "Shown digits right, attacked (16)": "2/16",
     }
     assert "L∞ applied 0.350" in texts(at)
     assert len(charts(at)) == 1  # the confidence bars of one digit
@@ -575,22 +577,35 @@ def test_bad_checkpoint_files_in_the_app_folder_get_a_clear_message(app_env):
     assert not marker.exists()
 
 
-def test_explorer_skips_the_larger_sample_when_busy_and_scores_it_on_request(app_env, monkeypatch):
-    monkeypatch.setattr(compute, "busy", lambda: True)
-    at = open_page(EXPLORER)
+def test_explorer_grid_never_waits_for_the_larger_sample(app_env, monkeypatch):
+    import threading
+
+    release = threading.Event()
+    score = compute._score_sample
+
+    def slow_score(*args):
+        release.wait(60)
+        return score(*args)
+
+    monkeypatch.setattr(compute, "_score_sample", slow_score)
+    monkeypatch.setattr(compute, "SAMPLE_WAIT_S", 0.1)
+    at = open_page(EXPLORER)  # returns although the larger sample is still being scored
     shown = metrics(at)
-    assert (
-        shown[next(k for k in shown if k.startswith("Shown digits right, attacked"))] != "—"
-    )  # the grid came
+    attacked = next(k for k in shown if k.startswith("Shown digits right, attacked"))
+    assert shown[attacked].endswith("/16")  # the grid came
     assert [v for k, v in shown.items() if k.startswith("First ")] == ["—", "—"]
-    assert any("larger sample is skipped" in c.value for c in at.caption)
-    run(at.button(key="ae_score_now").click())
-    scored = [v for k, v in metrics(at).items() if k.startswith("First ")]
+    assert any("in the background" in c.value for c in at.caption)
+    release.set()
+    for _ in range(50):  # in a browser the page's poll reruns it once the job is done
+        run(at)
+        scored = [v for k, v in metrics(at).items() if k.startswith("First ")]
+        if all(v.endswith("%") for v in scored):
+            break
     assert len(scored) == 2 and all(v.endswith("%") for v in scored)
 
 
 def test_compute_slots_bound_concurrent_work():
-    """No more computations run at once than there are slots; busy() while any runs."""
+    """No more computations run at once than there are slots."""
     import threading
     import time
 
@@ -608,8 +623,18 @@ def test_compute_slots_bound_concurrent_work():
     threads = [threading.Thread(target=work) for _ in range(3 * compute.COMPUTE_SLOTS + 2)]
     for t in threads:
         t.start()
-    time.sleep(0.01)
-    assert compute.busy()
     for t in threads:
         t.join()
-    assert peak[0] == compute.COMPUTE_SLOTS and not compute.busy()
+    assert peak[0] == compute.COMPUTE_SLOTS
+
+
+def test_explorer_at_eps_zero_blames_the_noise_for_changed_answers(app_env):
+    at = open_page(EXPLORER)
+    run(at.selectbox(key="ae_model").set_value("pretrained:vone-basic-cnn"))
+    run(at.slider(key="ae_eps").set_value(0.0))
+    changed = int(table(at, "adversarial prediction")["changed"].sum())
+    assert changed > 0  # the untrained stand-in's answers are at the noise's mercy
+    assert any(f"the {changed} of 16 answers that differ come from" in c.value for c in at.caption)
+    run(at.radio(key="ae_noise").set_value("off"))
+    assert int(table(at, "adversarial prediction")["changed"].sum()) == 0
+    assert not any("answers that differ" in c.value for c in at.caption)

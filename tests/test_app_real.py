@@ -37,6 +37,7 @@ def real_env(tmp_path_factory):
         for name in (app_settings.MODELS_ENV, app_settings.RESULTS_ENV, "VONEDEMO_CHECKPOINTS"):
             mp.delenv(name, raising=False)
         mp.setenv(app_settings.DATA_LIMIT_ENV, str(DIGITS))
+        mp.setattr(compute, "SAMPLE_WAIT_S", 120.0)  # whole pages: wait for the larger sample
         mp.setenv(app_settings.APP_CHECKPOINTS_ENV, str(tmp_path_factory.mktemp("app")))
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
@@ -85,10 +86,10 @@ def test_explorer_on_the_shipped_models():
     at = open_page("pages/1_Attack_explorer.py")
     assert at.selectbox(key="ae_model").value == "pretrained:basic-cnn"
     rows = table(at, "adversarial prediction")
-    assert len(rows) == 16 and int(rows["changed"].sum()) == 15
+    assert len(rows) == 16 and int(rows["changed"].sum()) == 12
     assert metrics(at) == {
         "Shown digits right, original (16)": "16/16",
-        "Shown digits right, attacked (16)": "1/16",
+        "Shown digits right, attacked (16)": "4/16",
         f"First {DIGITS} test digits, original": "100.0%",
         f"First {DIGITS} test digits, attacked": "12.5%",
     }

@@ -171,6 +171,9 @@ def test_sample_indices(total, n, seed):
     assert len(idx) == min(n, total) and len(set(idx.tolist())) == len(idx)
     assert ((0 <= idx) & (idx < max(total, 1))).all()
     assert np.array_equal(idx, attack_view.sample_indices(total, n, seed))
+    # more digits extend the same sample: the ones on screen stay where they were
+    more = attack_view.sample_indices(total, n + 8, seed)
+    assert np.array_equal(more[: len(idx)], idx)
 
 
 def test_select(test_data):

@@ -12,11 +12,15 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 import streamlit as st
 import torch
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from vonedemo import attack_view as views
 from vonedemo import checkpoints
@@ -34,28 +38,13 @@ from .settings import results_path
 # A computation takes a slot; there are as many slots as computations the CPU runs side by side.
 COMPUTE_SLOTS = max(1, (os.cpu_count() or 1) // max(1, torch.get_num_threads()))
 _slots = threading.BoundedSemaphore(COMPUTE_SLOTS)
-_busy_lock = threading.Lock()
-_in_flight = 0
 
 
 @contextlib.contextmanager
 def compute_slot() -> Iterator[None]:
     """Hold one of the app's compute slots (waiting for one if all are taken)."""
-    global _in_flight
-    with _busy_lock:
-        _in_flight += 1
-    try:
-        with _slots:
-            yield
-    finally:
-        with _busy_lock:
-            _in_flight -= 1
-
-
-def busy() -> bool:
-    """True while any computation runs or waits: optional work (the larger sample) then steps
-    aside, so that with a class at work the slots go to the grids people are looking at."""
-    return _in_flight > 0
+    with _slots:
+        yield
 
 
 # --- the explorer's grid -----------------------------------------------------------------------
@@ -110,39 +99,68 @@ def explorer_grid(
     return view, _grid_pictures(choice.key, choice.stamp, settings, n, sample_seed)
 
 
-@st.cache_data(max_entries=64, show_spinner="Scoring more test digits at this eps…")
-def _sample_attack_accuracy(key: str, stamp: str, settings: AttackSettings, limit: int) -> dict:
-    model, _ = get_model(key)
+# --- the explorer's larger sample, in the background ---------------------------------------
+# Scoring the first N test digits at a new eps takes longer than the grid (PGD on a VOne model:
+# seconds). It runs in a background thread, so the grid never waits for it and a slider move is
+# answered at once; the page polls until the result is there. One worker: the larger samples of
+# a whole class queue up behind the grids, and a session's superseded request is dropped.
+SAMPLE_WAIT_S = 0.5  # how long a page waits for a quick result before polling for it
+SAMPLE_RESULTS = 256  # finished larger-sample results kept (small dicts)
+_sample_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="larger-sample")
+_sample_jobs: OrderedDict[tuple, Future] = OrderedDict()
+_session_job: dict[str, tuple] = {}
+_jobs_lock = threading.Lock()
+
+
+def _score_sample(model, data, settings: AttackSettings, limit: int) -> tuple[float, dict]:
     with compute_slot():
-        return views.attacked_sample_accuracy(model, test_data(), settings, limit)
+        clean = views.clean_sample_accuracy(
+            model, data, limit, noise=settings.noise, seed=settings.seed
+        )
+        return clean, views.attacked_sample_accuracy(model, data, settings, limit)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def _sample_clean_accuracy(key: str, stamp: str, noise: str | None, seed: int, limit: int) -> float:
-    model, _ = get_model(key)
-    with compute_slot():
-        return views.clean_sample_accuracy(model, test_data(), limit, noise=noise, seed=seed)
+def _session_id() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "no-session"
 
 
-_sample_scored: set[tuple] = set()  # keys of larger-sample results known to be in the cache
+def larger_sample_job(
+    model: ModelChoice | str, settings: AttackSettings, limit: int
+) -> Future[tuple[float, dict]]:
+    """The (started or finished) job scoring the first ``limit`` test digits under ``settings``:
+    its result is (clean accuracy, attacked result). One job per request, shared by sessions."""
+    choice = as_choice(model)
+    marker = (choice.key, choice.stamp, settings, limit)
+    session = _session_id()
+    with _jobs_lock:
+        job = _sample_jobs.get(marker)
+        if job is None or job.cancelled():
+            net, _ = get_model(choice)  # resolved here: the worker thread has no script context
+            job = _sample_worker.submit(_score_sample, net, test_data(), settings, limit)
+            _sample_jobs[marker] = job
+        _sample_jobs.move_to_end(marker)
+        previous = _session_job.get(session)
+        if previous is not None and previous != marker:
+            stale = _sample_jobs.get(previous)
+            if stale is not None and stale.cancel():  # not started yet: nobody waits for it
+                del _sample_jobs[previous]
+        _session_job[session] = marker
+        while len(_sample_jobs) > SAMPLE_RESULTS:
+            _sample_jobs.popitem(last=False)
+    return job
 
 
 def larger_sample_scores(
-    model: ModelChoice | str, settings: AttackSettings, limit: int, *, force: bool = False
+    model: ModelChoice | str, settings: AttackSettings, limit: int
 ) -> tuple[float, dict] | None:
-    """(clean accuracy, attacked result) on the first ``limit`` test digits — or None when the
-    app is busy and they are not cached yet: under load the grid comes first (``force`` waits)."""
-    choice = as_choice(model)
-    key, stamp = choice.key, choice.stamp
-    marker = (key, stamp, settings, limit)
-    if not (force or marker in _sample_scored or not busy()):
+    """(clean accuracy, attacked result) on the first ``limit`` test digits, or None while they
+    are still being scored in the background (after a short wait for a quick result)."""
+    job = larger_sample_job(model, settings, limit)
+    try:
+        return job.result(timeout=SAMPLE_WAIT_S)
+    except FutureTimeout:
         return None
-    clean = _sample_clean_accuracy(key, stamp, settings.noise, settings.seed, limit)
-    attacked = _sample_attack_accuracy(key, stamp, settings, limit)
-    if len(_sample_scored) > 4096:
-        _sample_scored.clear()
-    _sample_scored.add(marker)
-    return clean, attacked
 
 
 # --- one digit (the home page) -----------------------------------------------------------------
@@ -215,8 +233,8 @@ def clear_caches() -> None:
         _attack_view,
         _grid_pictures,
         _digit_view,
-        _sample_attack_accuracy,
-        _sample_clean_accuracy,
     ):
         fn.clear()
-    _sample_scored.clear()
+    with _jobs_lock:
+        _sample_jobs.clear()
+        _session_job.clear()

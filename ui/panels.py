@@ -9,7 +9,7 @@ import streamlit as st
 from vonedemo import models
 from vonedemo.attack_view import AttackView
 
-from . import charts, text, widgets
+from . import charts, compute, text, widgets
 from .block_views import BankView, BlockAttackView, CellView, NoiseView
 from .pictures import digit_strip
 
@@ -27,6 +27,8 @@ def shown_metrics(view: AttackView) -> tuple[list, st.delta_generator.DeltaGener
         delta=f"{int(view.adv_correct.sum()) - int(view.clean_correct.sum())}",
         delta_color="normal",
     )
+    if view.eps == 0 and view.flipped:
+        st.caption(text.noise_not_attack(view.flipped, n))
     return [m1, m2, m3, m4], st.container()
 
 
@@ -73,16 +75,19 @@ def digit_up_close(view: AttackView) -> None:
     )
 
 
-def larger_sample(scores: tuple[float, dict] | None, limit: int, metrics: list, box) -> None:
-    """The larger sample's accuracies in the last two metric columns and its health in ``box``;
-    while the app is busy (``scores`` None), dashes and a button to score it anyway."""
+def larger_sample(choice, settings, limit: int, metrics: list, box) -> None:
+    """The larger sample's accuracies in the last two metric columns and its health in ``box``.
+    They are scored in the background: until they are ready the columns show dashes and a
+    fragment polls, so the grid above never waits for them."""
     m3, m4 = metrics[2:]
-    if scores is None:  # the app is busy (a class at work): the grid came first
+    scores = compute.larger_sample_scores(choice, settings, limit)
+    if scores is None:
         m3.metric(f"First {limit} test digits, original", "—")
         m4.metric(f"First {limit} test digits, attacked", "—")
+        job = compute.larger_sample_job(choice, settings, limit)
         with box:
-            st.caption(text.EXPLORER_BUSY)
-            st.button("Score the larger sample now", key="ae_score_now")
+            st.caption(text.EXPLORER_SCORING if job.running() else text.EXPLORER_QUEUED)
+            st.fragment(_rerun_when_scored, run_every=1.0)(choice, settings, limit)
         return
     clean_big, big = scores
     m3.metric(f"First {big['images']} test digits, original", f"{100 * clean_big:.1f}%")
@@ -96,6 +101,11 @@ def larger_sample(scores: tuple[float, dict] | None, limit: int, metrics: list, 
         widgets.health_note(
             big["sentence"], big["stalled"], prefix=f"Gradient health ({big['images']} digits)"
         )
+
+
+def _rerun_when_scored(choice, settings, limit: int) -> None:
+    if compute.larger_sample_job(choice, settings, limit).done():
+        st.rerun()  # the whole page: the grid comes from the cache, the sample is now ready
 
 
 # --- one digit and its twin --------------------------------------------------------------------

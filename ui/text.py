@@ -48,9 +48,10 @@ NOISE_HELP = (
     "one fixed noise pattern. Only VOne models have noise."
 )
 EXPLORER_EPS = "eps — the largest change per pixel (pixel values run from 0 to 1)"
-EXPLORER_BUSY = (
-    "⏳ Many people are using the lab right now: the larger sample is skipped "
-    "for this eps so the grid stays quick."
+EXPLORER_SCORING = "⏳ Scoring the larger sample at this eps in the background…"
+EXPLORER_QUEUED = (
+    "⏳ The larger sample at this eps is queued behind other people's: it appears here when "
+    "it is scored. The grid above is already up to date."
 )
 
 # --- training and fine-tuning ------------------------------------------------------------------
@@ -130,3 +131,12 @@ REAL_NO_AUDIT = (
     "No precomputed audit yet (`python -m vonedemo audit --out results/audit` makes one). "
     "Run a quick one below."
 )
+
+
+def noise_not_attack(changed: int, shown: int) -> str:
+    """Why answers differ at eps 0 on a noisy model."""
+    return (
+        f"eps is 0, so the digits were not changed: the {changed} of {shown} answers that "
+        "differ come from the VOneBlock's random noise, drawn afresh on every pass, not from "
+        "an attack."
+    )

@@ -262,11 +262,12 @@ def attack_batch_with_adversarial(
 
 
 def sample_indices(total: int, n: int, seed: int) -> np.ndarray:
-    """``n`` distinct indices below ``total``, the same for the same seed."""
+    """``n`` distinct indices below ``total``, the same for the same seed. A larger ``n`` with
+    the same seed extends the smaller sample (the digits on screen stay, more join them)."""
     if total < 0 or n < 0:
         raise ValueError(f"total and n must be non-negative, got {total}, {n}")
     rng = np.random.default_rng(int(seed))
-    return rng.choice(total, size=min(int(n), int(total)), replace=False).astype(np.int64)
+    return rng.permutation(int(total))[: min(int(n), int(total))].astype(np.int64)
 
 
 def select(
