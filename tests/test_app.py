@@ -76,7 +76,8 @@ def assert_clean(at: AppTest) -> None:
 
 
 def texts(at: AppTest) -> str:
-    return "\n".join(m.value for m in at.markdown)
+    """Every markdown and caption on the page, one per line."""
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
 
 
 def metrics(at: AppTest) -> dict[str, str]:

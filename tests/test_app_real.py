@@ -101,6 +101,10 @@ def test_explorer_on_the_shipped_models():
     assert len(rows) == 16 and not rows["changed"].any()
     assert stalled(at)
     assert "100.0% of gradient entries NaN/inf" in texts(at)
+    assert (
+        "The attack changed 0 of 16 digits: its gradient was undefined (NaN) at every pixel"
+        in texts(at)
+    )
     run(at.radio(key="ae_gradient").set_value("repaired"))
     assert not stalled(at) and table(at, "adversarial prediction")["changed"].any()
 

@@ -29,6 +29,14 @@ def shown_metrics(view: AttackView) -> tuple[list, st.delta_generator.DeltaGener
     )
     if view.eps == 0 and view.flipped:
         st.caption(text.noise_not_attack(view.flipped, n))
+    widgets.health_note(
+        view.health,
+        n,
+        view.eps,
+        view.health_sentence,
+        view.stalled,
+        prefix=f"Gradient health, the {n} digits shown",
+    )
     return [m1, m2, m3, m4], st.container()
 
 
@@ -99,7 +107,12 @@ def larger_sample(choice, settings, limit: int, metrics: list, box) -> None:
     )
     with box:
         widgets.health_note(
-            big["sentence"], big["stalled"], prefix=f"Gradient health ({big['images']} digits)"
+            big["health"],
+            big["images"],
+            settings.eps,
+            big["sentence"],
+            big["stalled"],
+            prefix=f"Gradient health, first {big['images']} test digits",
         )
 
 
@@ -118,7 +131,7 @@ def digit_and_twin(
         f"{lead} **{int(view.labels[0])}** · "
         + widgets.before_after(view, 0, before=before, after=after, sep=" · ")
     )
-    widgets.health_note(view.health_sentence, view.stalled)
+    widgets.health_note(view.health, len(view), view.eps, view.health_sentence, view.stalled)
 
 
 def home_digit(view: AttackView, eps: float) -> None:

@@ -140,3 +140,27 @@ def noise_not_attack(changed: int, shown: int) -> str:
         "differ come from the VOneBlock's random noise, drawn afresh on every pass, not from "
         "an attack."
     )
+
+
+def health_words(health: dict, images: int, eps: float) -> str:
+    """The gradient-health line in words a student reads: how many digits the attack moved, and
+    why the others stayed (a ``GradientHealth.summary()`` over ``images`` digits)."""
+    if eps == 0:
+        return "eps is 0, so there is no attack: the attacked digits are the originals."
+    moved = round(health["moved_fraction"] * images)
+    nan = health["nonfinite_gradient_fraction"]
+    zero = health["zero_sign_fraction"]
+    said = f"the attack changed {moved} of {images} digits"
+    if moved == images:
+        return (
+            f"The attack changed all {images} digits, each pixel by at most {health['linf']:.2f}."
+        )
+    if nan >= 0.9995:
+        why = "its gradient was undefined (NaN) at every pixel, and sign(NaN) = 0 is no step"
+    elif nan > 0:
+        why = f"its gradient was undefined (NaN) at {nan:.0%} of the pixels, where it takes no step"
+    elif zero > 0:
+        why = f"its gradient was exactly 0 at {zero:.0%} of the pixels, where it takes no step"
+    else:
+        why = "some digits were already at the edge of the allowed range"
+    return f"{said[0].upper()}{said[1:]}: {why}."

@@ -13,7 +13,7 @@ from vonedemo.checkpoints import CheckpointError, PretrainedNotFoundError
 from vonedemo.data import DataError
 
 from .settings import tiny_mode
-from .text import STALLED_WARNING
+from .text import STALLED_WARNING, health_words
 
 if TYPE_CHECKING:
     from streamlit.navigation.page import StreamlitPage
@@ -118,8 +118,18 @@ def model_picker(
     return choice
 
 
-def health_note(sentence: str, stalled: bool, *, prefix: str = "Gradient health") -> None:
-    st.markdown(f"🩺 **{prefix}:** {sentence}")
+def health_note(
+    health: dict,
+    images: int,
+    eps: float,
+    details: str,
+    stalled: bool,
+    *,
+    prefix: str = "Gradient health",
+) -> None:
+    """Did the attack work? In plain words, the measured figures beneath, a warning if not."""
+    st.markdown(f"🩺 **{prefix}:** {health_words(health, images, eps)}")
+    st.caption(f"Measured: {details}")
     if stalled:
         st.warning(STALLED_WARNING)
 
