@@ -639,3 +639,15 @@ def test_explorer_at_eps_zero_blames_the_noise_for_changed_answers(app_env):
     run(at.radio(key="ae_noise").set_value("off"))
     assert int(table(at, "adversarial prediction")["changed"].sum()) == 0
     assert not any("answers that differ" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize(
+    "page", [None] + sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))
+)
+def test_every_page_has_the_glossary(app_env, page):
+    at = open_page(page)
+    glossary = [e for e in at.sidebar.expander if e.label == "📖 Glossary"]
+    assert len(glossary) == 1
+    words = "\n".join(m.value for m in glossary[0].markdown)
+    for term in ("FGSM", "PGD", "EOT", "L∞", "eps", "NaN", "Gradient health", "Worst case"):
+        assert f"**{term}" in words, term

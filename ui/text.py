@@ -164,3 +164,28 @@ def health_words(health: dict, images: int, eps: float) -> str:
     else:
         why = "some digits were already at the edge of the allowed range"
     return f"{said[0].upper()}{said[1:]}: {why}."
+
+
+# The words a class meets on every page, explained once (the sidebar's glossary).
+GLOSSARY = {
+    "eps (ε)": "The attack's budget: the most any one pixel may change. Pixels run from 0 "
+    "(black) to 1 (white), so eps 0.35 lets a pixel move by about a third of that range.",
+    "L∞ (L-infinity)": "The size of a change measured by its largest pixel change. An "
+    "L∞ attack with eps 0.35 may change every pixel, none by more than 0.35.",
+    "FGSM": "Fast Gradient Sign Method: one step of size eps in the direction that raises the "
+    "model's error fastest (the sign of the gradient at each pixel). The study's attack.",
+    "PGD": "Projected Gradient Descent: many small FGSM-like steps, each pulled back inside the "
+    "eps limit. Stronger than FGSM; the standard test of robustness.",
+    "EOT": "Expectation over Transformation: average the gradient over several noisy passes, "
+    "so that random noise inside the model cannot hide the right direction.",
+    "Gradient": "For each pixel, how much and in which direction a small change moves the "
+    "model's error. Attacks follow it.",
+    "NaN": "Not a Number: the result of an undefined calculation such as 0/0. The study's "
+    "complex cell has a NaN gradient where it sees no contrast, and sign(NaN) = 0: no step.",
+    "Gradient health": "Whether the attack's gradient worked: how many of its entries were "
+    "NaN, how many steps were 0, and how many digits the attack actually changed.",
+    "Worst case": "An image counts as robust only if it survives every attack tried; the "
+    "worst-case accuracy is the share of such images.",
+    "Repaired gradient": "The same network with the complex cell's gradient defined as 0 where "
+    "the study's is NaN, so the attack can use every other pixel.",
+}

@@ -13,7 +13,7 @@ from vonedemo.checkpoints import CheckpointError, PretrainedNotFoundError
 from vonedemo.data import DataError
 
 from .settings import tiny_mode
-from .text import STALLED_WARNING, health_words
+from .text import GLOSSARY, STALLED_WARNING, health_words
 
 if TYPE_CHECKING:
     from streamlit.navigation.page import StreamlitPage
@@ -53,6 +53,14 @@ def page_setup(title: str, icon: str, intro: str | None = None) -> None:
         st.markdown(intro)
     if tiny_mode():
         st.caption("Test mode: models are small untrained stand-ins (`VONEDEMO_APP_MODELS=tiny`).")
+    glossary()
+
+
+def glossary() -> None:
+    """The words a class meets on every page, in the sidebar."""
+    with st.sidebar.expander("📖 Glossary"):
+        for term, meaning in GLOSSARY.items():
+            st.markdown(f"**{term}** — {meaning}")
 
 
 @contextlib.contextmanager
