@@ -68,7 +68,7 @@ with widgets.guard("the VOneBlock page"):
     info = block_views.block_info(source)
     tabs = st.tabs(["Filter bank", "Cell responses", "Noise", "Clean vs adversarial"])
     with tabs[0]:
-        panels.filter_bank(block_views.filter_bank(source, *bank_ui(info)))
+        panels.filter_bank(*block_views.filter_bank(source, *bank_ui(info)))
 
     cells = block_views.cell_view(source, st.session_state["v1_index"])
     with tabs[1]:

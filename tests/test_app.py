@@ -384,12 +384,16 @@ def test_vone_page_renders_gallery_cells_noise_and_attack(app_env):
         "channel",
         "cell",
         "sf [cyc/deg]",
+        "sf / Nyquist",
         "ori [deg]",
         "phase [deg]",
         "nx",
         "ny",
     ]
     assert params["sf [cyc/deg]"].is_monotonic_increasing  # sorted by spatial frequency
+    ratio = params["sf [cyc/deg]"] / params["sf / Nyquist"]
+    assert (ratio - 1.75).abs().max() < 0.03  # 28 pixels over 8 degrees: Nyquist 1.75 cyc/deg
+    assert "the *Nyquist limit*" in texts(at)
     assert len(at.image) >= 6  # gallery, digit, two cell mosaics, noise, attack pictures
 
     at.selectbox(key="v1_sort").set_value("ori")

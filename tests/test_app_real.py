@@ -116,8 +116,13 @@ def test_vone_page_on_the_shipped_vone_cnn():
     assert len(table(at, "sf [cyc/deg]")) == 64
     assert stalled(at)  # the attack tab: the study's raw gradient moves nothing
     assert metrics(at) == {"Total change in the block's responses": "0.0%"}
+    assert "The attack changed no channel of the block" in texts(at)
+    assert "Channels the attack changed most" not in texts(at)
+    assert "394 of these 512 filters are finer than that" in texts(at)  # the study's 8 degrees
+    assert "0 of these 512 filters are finer" in texts(at)  # the 2.5-degree block beside it
     run(at.radio(key="v1_gradient").set_value("repaired"))
     assert not stalled(at)
+    assert "Channels the attack changed most" in texts(at)
     assert metrics(at)["Total change in the block's responses"] != "0.0%"
 
 

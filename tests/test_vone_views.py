@@ -25,7 +25,9 @@ def test_the_studys_bank_has_the_documented_shapes():
     assert vv.params_array(b).shape == (512, 5) and vv.params_array(b).dtype == np.float64
     assert tuple(b.bank.q0.shape) == (512, 1, 25, 25) and tuple(b.bank.q1.shape) == (256, 1, 25, 25)
     rows = vv.params_table(b)
-    assert len(rows) == 512 and list(rows[0]) == ["channel", "cell", *vv.PARAM_LABELS.values()]
+    labels = list(vv.PARAM_LABELS.values())
+    assert len(rows) == 512
+    assert list(rows[0]) == ["channel", "cell", labels[0], "sf / Nyquist", *labels[1:]]
     assert {r["cell"] for r in rows[:256]} == {"simple"} and {r["cell"] for r in rows[256:]} == {
         "complex"
     }
@@ -65,7 +67,9 @@ def test_filter_kernels(block):
 def test_kernel_gallery(block):
     image, channels = vv.kernel_gallery(block, by="ori", count=7, columns=4, zoom=2)
     assert len(channels) == 7 and image.dtype == np.uint8 and image.shape[2] == 3
-    assert image.shape[:2] == (2 * (50 + 1) + 1, 4 * (50 + 1) + 1)
+    assert image.shape[:2] == (2 * (48 + 1) + 1, 4 * (48 + 1) + 1)  # 24-pixel tiles, zoom 2
+    uncropped, _ = vv.kernel_gallery(block, by="ori", count=7, columns=4, zoom=2, crop=False)
+    assert uncropped.shape[:2] == (2 * (50 + 1) + 1, 4 * (50 + 1) + 1)  # 25-pixel kernels
     _, complex_only = vv.kernel_gallery(block, part="q1", count=100)
     assert set(complex_only.tolist()) == set(range(6, 10))
 
@@ -148,3 +152,37 @@ def test_channel_name(block):
     assert vv.channel_name(block, 7) == (
         f"ch 7 (complex, sf {params[0]:.2f} cyc/deg, ori {params[1]:.0f}°)"
     )
+
+
+def test_nyquist_and_resolvable_filters():
+    study = VOneBlock(VOneConfig())  # 28 pixels over 8 degrees
+    assert vv.nyquist(study) == pytest.approx(1.75)
+    fine = vv.resolvable(study)
+    assert fine.shape == (512,)
+    assert np.array_equal(fine, vv.params_array(study)[:, 0] < 1.75)
+    assert fine.mean() < 0.5  # most of the study's filters are finer than the grid
+    wide = VOneBlock(VOneConfig(visual_degrees=2.5))  # the "resolvable" twin
+    assert vv.nyquist(wide) == pytest.approx(5.6)
+    assert vv.resolvable(wide).mean() > fine.mean()
+
+
+def test_support_tiles_crop_a_small_kernel_and_keep_its_sign():
+    kernel = torch.zeros(1, 1, 25, 25)
+    kernel[0, 0, 12, 11], kernel[0, 0, 12, 13] = 1.0, -1.0  # a 3-pixel-wide filter
+    tile = vv.support_tiles(kernel, size=24)[0]
+    assert tile.shape == (24, 24)
+    # cropped to the 3x3 centre and enlarged 8x: the left column positive, the right negative
+    assert (tile[:8] == 0).all() and (tile[16:] == 0).all() and (tile[8:16, 8:16] == 0).all()
+    assert (tile[8:16, 0:8] == 1.0).all() and (tile[8:16, 16:24] == -1.0).all()
+
+
+def test_tuned_channels_give_one_resolvable_channel_per_orientation_band():
+    block = VOneBlock(VOneConfig(visual_degrees=2.5))
+    image = torch.zeros(1, 1, 28, 28)
+    image[0, 0, 6:22, 13:15] = 1.0  # a vertical stroke
+    simple, _ = vv.cell_maps(block, image)
+    chosen = vv.tuned_channels(block, simple, 0, orientations=8)
+    params = vv.params_array(block)
+    bands = (np.mod(params[chosen, 1], 180) // 22.5).astype(int)
+    assert len(set(bands.tolist())) == len(chosen) >= 6  # one per band
+    assert (params[chosen, 0] < vv.nyquist(block)).all()

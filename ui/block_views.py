@@ -18,11 +18,20 @@ from vonedemo import vone_views as vv
 from vonedemo.attack_view import AttackSettings, AttackView
 
 from .compute import compute_slot
-from .loaders import STUDY_BLOCK, block_stamp, model_choices, test_data, vone_block
+from .loaders import (
+    STUDY_BLOCK,
+    block_stamp,
+    find_choice,
+    model_choices,
+    test_data,
+    vone_block,
+)
 from .pictures import digit_strip, gray_image
-from .text import SORT_LABELS, STUDY_BLOCK_LABEL
+from .text import SORT_LABELS, STUDY_BLOCK_LABEL, nyquist_sentence
 
-STRONGEST = 16  # channels shown per cell kind, and offered in the channel pickers
+STRONGEST = 16  # channels offered in the channel pickers
+ORIENTATIONS = 8  # orientation bands of the cell maps shown
+RESOLVABLE_BLOCK = "pretrained:vone-basic-cnn-2.5deg"  # filters sized for 28 px over 2.5 degrees
 
 
 def block_sources() -> tuple[dict[str, str], str]:
@@ -71,6 +80,8 @@ class BankView:
     image: np.ndarray
     caption: str
     params: list[dict]
+    resolution: str  # the Nyquist sentence: how many filters the pixel grid can show
+    title: str
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -83,19 +94,31 @@ def _filter_bank(
             block, by=by, descending=descending, kind=kind, part=part, count=count, columns=16
         )
         params = vv.params_table(block, shown)
+        fine = vv.resolvable(block)
     caption = (
-        f"{len(shown)} {part} kernels, sorted by {SORT_LABELS[by]} "
-        "(red positive, blue negative; each scaled to its own peak)"
+        f"{len(shown)} {part} kernels, sorted by {SORT_LABELS[by]}, each cropped to the square "
+        "that holds 99% of its weight and enlarged (red positive, blue negative; each scaled "
+        "to its own peak)"
     )
-    return BankView(image, caption, params)
+    config = block.config
+    resolution = nyquist_sentence(
+        config.image_size, config.visual_degrees, int((~fine).sum()), fine.size
+    )
+    title = STUDY_BLOCK_LABEL if source == STUDY_BLOCK else find_choice(source).label
+    return BankView(image, caption, params, resolution, title)
 
 
 def filter_bank(
     source: str, by: str, descending: bool, kind: str, part: str, count: int
-) -> BankView:
-    """The gallery of ``count`` kernels in the chosen order and their parameter table."""
-    stamp = block_stamp(source)
-    return _filter_bank(source, stamp, by, bool(descending), kind, part, int(count))
+) -> tuple[BankView, BankView | None]:
+    """The gallery of ``count`` kernels in the chosen order and their parameter table — and,
+    beside it, the same gallery of the block built for 2.5 degrees (filters a 28-pixel digit
+    can show), when that model is there and is not the one chosen."""
+    options = (by, bool(descending), kind, part, int(count))
+    shown = _filter_bank(source, block_stamp(source), *options)
+    if source == RESOLVABLE_BLOCK or not find_choice(RESOLVABLE_BLOCK).available:
+        return shown, None
+    return shown, _filter_bank(RESOLVABLE_BLOCK, block_stamp(RESOLVABLE_BLOCK), *options)
 
 
 # --- cell responses ----------------------------------------------------------------------------
@@ -121,13 +144,18 @@ def _cell_view(source: str, stamp: str, index: int) -> CellView:
             ("Simple cells", simple, 0),
             ("Complex cells", complex_, n_simple),
         ):
-            top = vv.strongest_channels(maps, STRONGEST)
-            tiles = vv.heat_tiles(maps[torch.as_tensor(top)])
+            tuned = vv.tuned_channels(block, maps, offset, ORIENTATIONS)
+            tiles = vv.heat_tiles(maps[torch.as_tensor(tuned) - offset])
+            orientation = vv.params_array(block)[tuned, 1]
             mosaics.append(
                 (
-                    f"**{title}** — the {len(top)} strongest of {maps.shape[0]} (one brightness scale)",
-                    vv.mosaic(tiles, 8, zoom=2),
-                    "channels " + ", ".join(str(int(c) + offset) for c in top),
+                    f"**{title}** — one per orientation: in each of {ORIENTATIONS} orientation "
+                    f"bands, the filter (of {maps.shape[0]}) that the grid can resolve and that "
+                    "responds most to this digit (one brightness scale)",
+                    vv.mosaic(tiles, ORIENTATIONS, zoom=2),
+                    " · ".join(
+                        f"{o:.0f}°: ch {c}" for o, c in zip(orientation, tuned, strict=True)
+                    ),
                 )
             )
         every = torch.cat([simple, complex_], 0)
@@ -175,7 +203,7 @@ class BlockAttackView:
     pair: np.ndarray  # the chosen channel: clean | adversarial
     difference: np.ndarray
     channel_name: str
-    most_changed: list[str]  # the channels the attack changed most
+    most_changed: list[str]  # the channels the attack changed most (none if nothing changed)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -189,7 +217,9 @@ def _block_attack(
         view, change = vv.attacked_responses(model, images, labels, settings, index=index)
     trio = torch.stack([change["clean"][channel], change["adversarial"][channel]])
     peak = float(max(trio.max(), 1e-6))
-    most = torch.argsort(change["channel_change"], descending=True)[:8].tolist()
+    moved = change["channel_change"] > 0
+    order = torch.argsort(change["channel_change"], descending=True)[:8]
+    most = [int(c) for c in order if moved[c]]
     return BlockAttackView(
         view=view,
         strip=digit_strip(view.original[0], view.adversarial[0], view.perturbation[0], zoom=4),
@@ -197,7 +227,7 @@ def _block_attack(
         pair=vv.mosaic(vv.heat_tiles(trio, vmax=peak), 2, zoom=4),
         difference=vv.mosaic(vv.diverging_tiles(change["difference"][channel][None]), 1, zoom=4),
         channel_name=vv.channel_name(block, channel),
-        most_changed=[vv.channel_name(block, int(c)) for c in most],
+        most_changed=[vv.channel_name(block, c) for c in most],
     )
 
 

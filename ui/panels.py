@@ -195,8 +195,16 @@ def finetune_rounds(rows: list[dict]) -> None:
 
 
 # --- inside the VOneBlock ----------------------------------------------------------------------
-def filter_bank(bank: BankView) -> None:
-    st.image(bank.image, caption=bank.caption)
+def filter_bank(bank: BankView, beside: BankView | None) -> None:
+    """The chosen block's filters (and the 2.5-degree block's beside them) with the Nyquist
+    sentence, then the parameter table of the chosen ones."""
+    st.markdown(bank.resolution)
+    columns = st.columns(2) if beside is not None else [st.container()]
+    for column, shown in zip(columns, [bank] + ([beside] if beside else []), strict=True):
+        column.markdown(f"**{shown.title}**")
+        column.image(shown.image, caption=shown.caption)
+        if shown is beside:
+            column.caption(shown.resolution)
     st.dataframe(bank.params, hide_index=True, key="v1_params")
 
 
@@ -227,8 +235,15 @@ def block_attack(shown: BlockAttackView) -> None:
         before="original →",
         after="attacked →",
     )
-    st.metric("Total change in the block's responses", f"{100 * shown.relative_change:.1f}%")
+    st.metric(
+        "Total change in the block's responses",
+        f"{100 * shown.relative_change:.1f}%",
+        help=text.TOTAL_CHANGE_HELP,
+    )
     c1, c2 = st.columns([2, 1])
     c1.image(shown.pair, caption=f"{shown.channel_name}: clean | adversarial")
     c2.image(shown.difference, caption="difference (red: stronger under attack, blue: weaker)")
-    st.caption("Channels the attack changed most: " + ", ".join(shown.most_changed))
+    if shown.most_changed:
+        st.caption("Channels the attack changed most: " + ", ".join(shown.most_changed))
+    else:
+        st.caption(text.NOTHING_CHANGED)

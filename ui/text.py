@@ -3,8 +3,10 @@ read as widgets → computation → rendering; the wording itself is the pages'.
 
 REGENERATE = "`python -m vonedemo train --all` regenerates them"
 HOME_INTRO = (
-    "A network that reads handwritten digits almost perfectly can be fooled by a faint, "
-    "carefully chosen pattern of pixel changes — an **adversarial example**. The fast gradient "
+    "A network that reads handwritten digits almost perfectly can be fooled by a carefully "
+    "chosen pattern of pixel changes — an **adversarial example**. At the study's eps 0.35 the "
+    "pattern is no secret: it covers the digit in plainly visible grey speckle, yet any person "
+    "still reads the digit at once; at eps 0.1 it is faint. The fast gradient "
     "sign method (FGSM) nudges every pixel by ±eps in the direction that raises the network's "
     "error. A 2021 study reported that putting a fixed, brain-like front-end — the **VOneBlock**, "
     "a bank of V1-style Gabor filters with neuronal noise — before a small network made it "
@@ -189,3 +191,25 @@ GLOSSARY = {
     "Repaired gradient": "The same network with the complex cell's gradient defined as 0 where "
     "the study's is NaN, so the attack can use every other pixel.",
 }
+
+
+def nyquist_sentence(pixels: int, degrees: float, too_fine: int, filters: int) -> str:
+    """Why most of the study's filters look like dots on a 28-pixel digit."""
+    per_degree = pixels / degrees
+    return (
+        f"The block sees the {pixels}-pixel digit as {degrees:g} degrees of visual field, "
+        f"{per_degree:.1f} pixels per degree. A pixel grid shows gratings up to half a cycle "
+        f"per pixel — {per_degree / 2:.2f} cycles per degree, the *Nyquist limit* — and "
+        f"**{too_fine} of these {filters} filters are finer than that**: on this grid they "
+        "cannot show their stripes and become dots or aliasing patterns (the column "
+        "*sf / Nyquist* is above 1)."
+    )
+
+
+TOTAL_CHANGE_HELP = (
+    "The sum, over every cell and pixel of the block, of |response to the attacked digit − "
+    "response to the original|, as a share of the sum of |response to the original|. 0% "
+    "means the attack changed nothing the block sees; 100% means it changed the responses "
+    "by as much as they were in all."
+)
+NOTHING_CHANGED = "The attack changed no channel of the block: there is nothing to list."

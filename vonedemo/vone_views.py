@@ -165,29 +165,69 @@ def kernel_gallery(
     count: int = 64,
     columns: int = 16,
     zoom: int = 2,
+    crop: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(RGB mosaic of the first ``count`` kernels in the chosen order, their channels)."""
+    """(RGB mosaic of the first ``count`` kernels in the chosen order, their channels); with
+    ``crop`` each kernel is cropped to its support and enlarged (:func:`support_tiles`)."""
     if part == "q1" and kind == "all":
         kind = "complex"
     channels = gallery_order(block, by, descending=descending, kind=kind)[: max(int(count), 0)]
     if len(channels) == 0:
         return np.full((8, 8, 3), 255, dtype=np.uint8), channels
-    tiles = diverging_tiles(filter_kernels(block, channels, part))
+    kernels = filter_kernels(block, channels, part)
+    # Cropped to their support and enlarged: most filters are a few pixels wide.
+    tiles = diverging_tiles(support_tiles(kernels) if crop else kernels)
     return mosaic(tiles, columns, zoom=zoom), channels
+
+
+def nyquist(block: VOneBlock) -> float:
+    """The finest grating the block's pixel grid can show, in cycles per degree: half a cycle
+    per pixel."""
+    return block.config.pixels_per_degree / 2
+
+
+def resolvable(block: VOneBlock) -> np.ndarray:
+    """For every canonical channel: is its filter's frequency below the Nyquist limit?"""
+    return params_array(block)[:, 0] < nyquist(block)
+
+
+def support_tiles(kernels: torch.Tensor, size: int = 24, mass: float = 0.99) -> np.ndarray:
+    """Each kernel [N, 1, k, k] cropped to the centred square that holds ``mass`` of its L1
+    weight, then enlarged (nearest neighbour) to ``size`` x ``size``: signed values
+    [N, size, size]. A filter finer than a pixel becomes a visible block, not a 1-pixel dot."""
+    k = kernels.detach().float().cpu()[:, 0]
+    n, width = k.shape[0], k.shape[-1]
+    centre = width // 2
+    distance = torch.maximum(
+        (torch.arange(width) - centre).abs()[:, None], (torch.arange(width) - centre).abs()[None]
+    )
+    weight = k.abs()
+    total = weight.flatten(1).sum(1).clamp_min(1e-12)
+    tiles = np.zeros((n, size, size), dtype=np.float32)
+    for i in range(n):
+        inside = torch.stack([weight[i][distance <= r].sum() for r in range(centre + 1)])
+        radius = int(torch.nonzero(inside >= mass * total[i])[0]) if n else 0
+        crop = k[i, centre - radius : centre + radius + 1, centre - radius : centre + radius + 1]
+        index = (np.arange(size) * crop.shape[0] // size).clip(0, crop.shape[0] - 1)
+        tiles[i] = crop.numpy()[np.ix_(index, index)]
+    return tiles
 
 
 def params_table(
     block: VOneBlock, channels: Sequence[int] | np.ndarray | None = None
 ) -> list[dict]:
-    """Rows {channel, cell, sf [cyc/deg], ori [deg], phase [deg], nx, ny} for a table."""
+    """Rows {channel, cell, sf [cyc/deg], sf / Nyquist, ori [deg], phase [deg], nx, ny}."""
     params = params_array(block)
     kinds = cell_kinds(block)
+    limit = nyquist(block)
     idx = np.arange(params.shape[0]) if channels is None else np.asarray(channels, dtype=np.int64)
     rows = []
     for c in idx:
         row = {"channel": int(c), "cell": str(kinds[c])}
         for j, col in enumerate(PARAM_COLUMNS):
             row[PARAM_LABELS[col]] = round(float(params[c, j]), 3)
+            if col == "sf":
+                row["sf / Nyquist"] = round(float(params[c, 0]) / limit, 2)
         rows.append(row)
     return rows
 
@@ -200,6 +240,28 @@ def cell_maps(block: VOneBlock, image: torch.Tensor) -> tuple[torch.Tensor, torc
     x = _one_image(image)
     simple, complex_ = block.cell_responses(x)
     return simple[0], complex_[0]
+
+
+def tuned_channels(
+    block: VOneBlock, maps: torch.Tensor, offset: int, orientations: int = 8
+) -> list[int]:
+    """One channel per orientation band, to show orientation tuning: in each of
+    ``orientations`` equal bands of 0-180 degrees, the resolvable channel (below the Nyquist
+    limit; any if none is) that responds most strongly to the digit. ``maps`` [C, H, W] are
+    the responses of canonical channels ``offset`` … ``offset + C - 1``; returns canonical
+    channel numbers, ordered by orientation."""
+    params = params_array(block)[offset : offset + maps.shape[0]]
+    fine = params[:, 0] < nyquist(block)
+    band = (np.mod(params[:, 1], 180.0) // (180.0 / orientations)).astype(np.int64)
+    strength = maps.detach().float().flatten(1).amax(1).cpu().numpy()
+    chosen = []
+    for b in range(orientations):
+        members = np.flatnonzero(band == b)
+        if members.size == 0:
+            continue
+        pool = members[fine[members]] if fine[members].any() else members
+        chosen.append(int(pool[np.argmax(strength[pool])]) + offset)
+    return chosen
 
 
 def strongest_channels(maps: torch.Tensor, k: int) -> np.ndarray:
