@@ -6,12 +6,6 @@ from ui import charts, compute, jobs, loaders, text, widgets
 from ui.widgets import KEPT
 from vonedemo import models
 
-PERCENT_COLUMNS = ("study clean %", "study FGSM 0.35 %", "our clean %", "our FGSM 0.35 %")
-
-
-def _fmt(value) -> str:
-    return "—" if value is None else f"{value:.1f}"
-
 
 def measure_ui() -> int:
     st.select_slider(
@@ -33,32 +27,21 @@ with widgets.guard("the compare page"):
     for note in found.notes:
         st.warning(note)
 
+    verdict = text.compare_verdict(found.rows)
+    if verdict:
+        st.container(border=True).markdown(f"⚖️ {verdict}")
     st.subheader("Clean and FGSM (eps 0.35) accuracy")
-    st.dataframe(
-        found.table,
-        hide_index=True,
-        key="cmp_table",
-        column_config={k: st.column_config.NumberColumn(format="%.1f") for k in PERCENT_COLUMNS},
-    )
+    st.dataframe(found.table, hide_index=True, key="cmp_table")
+    st.caption(text.COMPARE_COLUMNS)
     if not found.anything_measured:
         st.info(text.COMPARE_NOTHING_MEASURED)
     st.plotly_chart(charts.compare_bars(found.rows), key="cmp_bars")
-    for r in found.rows:
-        if r["label"].startswith("VOne") and r["fgsm"] is not None and r["study_fgsm"] is not None:
-            st.caption(
-                f"{r['label']}: study {_fmt(r['study_fgsm'])}% under FGSM, ours {_fmt(r['fgsm'])}%."
-            )
 
     st.subheader("Accuracy against eps")
     if found.curves:
         st.plotly_chart(charts.eps_figure(found.curves), key="cmp_eps")
     else:
         st.info("No accuracy-against-eps curves yet — **Measure now** computes them.")
-    if fresh:
-        st.markdown(f"🩺 Gradient health at eps 0.35 (measured now, {fresh['limit']} digits):")
-        for name, row in fresh["models"].items():
-            st.markdown(f"- **{models.model_label(name)}**: {row['health_sentence']}")
-
     st.subheader("Measure now")
     limit = measure_ui()
     available = [
@@ -69,3 +52,9 @@ with widgets.guard("the compare page"):
     elif st.button("📏 Measure now", key="cmp_run", type="primary"):
         st.session_state["cmp_measured"] = jobs.measure_now(available, limit)
         st.rerun()
+    if found.fresh_table:
+        st.info(text.COMPARE_FRESH.format(limit=found.fresh_limit))
+        st.dataframe(found.fresh_table, hide_index=True, key="cmp_fresh")
+        for name, row in fresh["models"].items():
+            words = text.health_words(row["health"], row["test_images"], 0.35)
+            st.markdown(f"- 🩺 **{models.model_label(name)}**: {words}")

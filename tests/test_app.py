@@ -84,13 +84,12 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def table(at: AppTest, column: str):
-    """The first dataframe with ``column``."""
-    for df in at.dataframe:
-        frame = df.value
-        if column in frame.columns:
-            return frame
-    raise AssertionError(f"no table with column {column!r}")
+def table(at: AppTest, column: str, *, nth: int = 0):
+    """The first (or ``nth``, counting from 0) dataframe with ``column``."""
+    frames = [df.value for df in at.dataframe if column in df.value.columns]
+    if len(frames) <= nth:
+        raise AssertionError(f"no table {nth} with column {column!r}")
+    return frames[nth]
 
 
 def charts(at: AppTest) -> list:
@@ -327,23 +326,23 @@ def test_compare_page_shows_study_and_measured_numbers(app_env):
     frame = table(at, "study clean %")
     assert len(frame) == 8
     row = frame[frame["model"] == "Basic-CNN"].iloc[0]
-    assert row["our clean %"] == pytest.approx(98.7) and row["our FGSM 0.35 %"] == pytest.approx(
-        12.5
-    )
-    assert row["study clean %"] == pytest.approx(study_accuracy("basic-cnn")["clean"])
+    assert row["our clean %"] == "98.7" and row["our FGSM 0.35 % (the study's attack)"] == "12.5"
+    assert row["study clean %"] == f"{study_accuracy('basic-cnn')['clean']:.1f}"
+    assert row["FGSM gradient NaN %"] == "—"  # not measured: a dash, never "None"
     vone = frame[frame["model"] == "VOne-CNN"].iloc[0]
-    assert vone["study FGSM 0.35 %"] == pytest.approx(
-        study_accuracy("vone-basic-cnn")["adversarial"]
-    )
+    assert vone["study FGSM 0.35 %"] == f"{study_accuracy('vone-basic-cnn')['adversarial']:.1f}"
     assert vone["our numbers from"] == "not measured yet"
+    assert not any("None" in str(v) for v in frame.to_numpy().ravel())
     assert len(charts(at)) == 2  # grouped bars + accuracy against eps
 
     at.select_slider(key="cmp_limit").set_value(20)
     run(at.button(key="cmp_run").click())
-    frame = table(at, "study clean %")
-    assert frame["our clean %"].notna().all() and frame["our FGSM 0.35 %"].notna().all()
-    assert (frame["our numbers from"] == "measured now (20 digits)").all()
-    assert "Gradient health at eps 0.35" in texts(at)
+    assert table(at, "study clean %").equals(frame)  # the small sample never replaces the files'
+    fresh = table(at, "test digits", nth=1)
+    assert len(fresh) == 8 and (fresh["test digits"] == "20").all()
+    assert (fresh["our numbers from"] == "measured now (20 digits)").all()
+    assert any("a small sample, shown apart" in i.value for i in at.info)
+    assert "🩺 **VOne-CNN**: The attack changed" in texts(at)
 
 
 def test_compare_page_reads_the_manifest_and_survives_a_broken_summary(app_env):
@@ -371,7 +370,7 @@ def test_compare_page_reads_the_manifest_and_survives_a_broken_summary(app_env):
     assert not at.exception and not at.error
     assert any("could not be read" in w.value for w in at.warning)
     row = table(at, "study clean %").set_index("model").loc["Linear-Regression"]
-    assert row["our clean %"] == pytest.approx(97.0)
+    assert row["our clean %"] == "97.0"
     assert row["our numbers from"] == "checkpoints/manifest.json"
 
 

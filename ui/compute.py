@@ -30,7 +30,7 @@ from vonedemo.attack_view import AttackSettings, AttackView
 from . import loaders
 from .loaders import ModelChoice, as_choice, get_model, test_data
 from .pictures import digit_strip, png_data_url
-from .settings import results_path
+from .settings import audit_path, results_path
 
 # --- compute slots -----------------------------------------------------------------------------
 # Every browser session runs its script in a thread of its own. Twenty students moving sliders
@@ -183,46 +183,74 @@ def digit_view(model: ModelChoice | str, settings: AttackSettings, index: int) -
 # --- the compare page --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Comparison:
-    """What the compare page shows: rows of study-vs-measured numbers, the accuracy-against-eps
-    curves, and notes about files that could not be read."""
+    """What the compare page shows: rows of study-vs-measured numbers from the results files,
+    their table, the accuracy-against-eps curves, notes about files that could not be read, and
+    — apart, never merged into them — the table of a "Measure now" run on a small sample."""
 
     rows: list[dict]
     table: list[dict]
     curves: dict[str, list[dict]]
     notes: list[str]
+    fresh_table: list[dict]
+    fresh_limit: int | None
 
     @property
     def anything_measured(self) -> bool:
         return any(r["clean"] is not None or r["fgsm"] is not None for r in self.rows)
 
 
+def _shown(percent: float | None) -> str:
+    """A table cell: one decimal, or a dash where there is no figure (never "None")."""
+    return "—" if percent is None else f"{percent:.1f}"
+
+
+def _comparison_table(rows: list[dict]) -> list[dict]:
+    def share(fraction: float | None) -> str:
+        return _shown(None if fraction is None else 100 * fraction)
+
+    return [
+        {
+            "model": r["label"],
+            "study clean %": _shown(r["study_clean"]),
+            "study FGSM 0.35 %": _shown(r["study_fgsm"]),
+            "our clean %": _shown(r["clean"]),
+            "our FGSM 0.35 % (the study's attack)": _shown(r["fgsm"]),
+            "FGSM gradient NaN %": share(r["fgsm_nan"]),
+            "images FGSM moved %": share(r["fgsm_moved"]),
+            "worst case 0.35 % (audit)": _shown(r["worst_case"]),
+            "test digits": "—" if r["test_images"] is None else f"{r['test_images']:,}",
+            "our numbers from": r["source"] or "not measured yet",
+        }
+        for r in rows
+    ]
+
+
 def comparison(fresh: dict | None) -> Comparison:
-    """The results file and the checkpoint manifest (read on every call: they change on disk),
-    with ``fresh`` ("Measure now") numbers over them."""
+    """The results file, the checkpoint manifest and the audit report (read on every call:
+    they change on disk); ``fresh`` ("Measure now") numbers go to a table of their own."""
     notes = []
     try:
         manifest = checkpoints.read_manifest()
     except checkpoints.CheckpointError as e:
         manifest, notes = {"models": {}}, [str(e)]
     measured, more_notes = measured_results.read_measured(results_path(), manifest)
-    notes += more_notes
-    if fresh:
-        measured.update(fresh["models"])
+    report, audit_notes = measured_results.read_audit_report(audit_path())
+    notes += more_notes + audit_notes
+    worst = measured_results.audit_worst_case(report)
     names = measured_results.comparison_names(measured)
-    rows = measured_results.comparison_rows(measured, names)
-    table = [
-        {
-            "model": r["label"],
-            "study clean %": r["study_clean"],
-            "study FGSM 0.35 %": r["study_fgsm"],
-            "our clean %": r["clean"],
-            "our FGSM 0.35 %": r["fgsm"],
-            "test digits": r["test_images"],
-            "our numbers from": r["source"] or "not measured yet",
-        }
-        for r in rows
-    ]
-    return Comparison(rows, table, measured_results.eps_curves(measured, names), notes)
+    rows = measured_results.comparison_rows(measured, names, worst)
+    fresh_rows = []
+    if fresh:
+        fresh_names = [n for n in names if n in fresh["models"]]
+        fresh_rows = measured_results.comparison_rows(fresh["models"], fresh_names, worst)
+    return Comparison(
+        rows,
+        _comparison_table(rows),
+        measured_results.eps_curves(measured, names),
+        notes,
+        _comparison_table(fresh_rows),
+        fresh["limit"] if fresh else None,
+    )
 
 
 def clear_caches() -> None:

@@ -213,3 +213,45 @@ TOTAL_CHANGE_HELP = (
     "by as much as they were in all."
 )
 NOTHING_CHANGED = "The attack changed no channel of the block: there is nothing to list."
+
+
+def _span(values: list[float], unit: str = "%") -> str:
+    low, high = min(values), max(values)
+    return f"{low:.1f}{unit}" if round(low, 1) == round(high, 1) else f"{low:.1f}–{high:.1f}{unit}"
+
+
+def compare_verdict(rows: list[dict]) -> str | None:
+    """The compare page's verdict, from its rows: whether the VOneNets' FGSM figures measure
+    robustness or an attack that never moved the images (None when nothing says either)."""
+    vone = [r for r in rows if r["label"].startswith("VOne") and r["fgsm"] is not None]
+    stalled = [r for r in vone if r["fgsm_nan"] is not None and r["fgsm_moved"] is not None]
+    stalled = [r for r in stalled if r["fgsm_nan"] >= 0.99 and r["fgsm_moved"] <= 0.01]
+    if not stalled:
+        return None
+    text = (
+        f"**Verdict: the study's VOneNet figures do not show robustness.** Run as the study ran "
+        f"it, FGSM leaves {len(stalled)} VOneNets at {_span([r['fgsm'] for r in stalled])} — but "
+        f"its gradient was undefined (NaN) at {_span([100 * r['fgsm_nan'] for r in stalled])} of "
+        f"the pixels and it moved {_span([100 * r['fgsm_moved'] for r in stalled])} of the "
+        "images, so these numbers are the models' clean accuracy."
+    )
+    worst = [r["worst_case"] for r in stalled if r["worst_case"] is not None]
+    if worst:
+        text += (
+            f" With attacks that work (the audit, *Is it real?*), they keep "
+            f"{_span(worst)} at eps 0.35."
+        )
+    return text
+
+
+COMPARE_FRESH = (
+    "Measured just now on the first {limit} test digits per model — a small sample, shown "
+    "apart: it never replaces the numbers above, which come from the results files."
+)
+
+COMPARE_COLUMNS = (
+    "*FGSM gradient NaN %*: the share of the study's FGSM gradient that was undefined (NaN); "
+    "*images FGSM moved %*: the share of test images the attack changed at all; *worst case*: "
+    "the share of images that survive every attack of the audit. — means not measured, or no "
+    "figure in the study."
+)

@@ -72,6 +72,7 @@ def read_measured(
                 else None,
                 "eps_curve": _curve(row.get("eps_curve")),
                 "source": path.name,
+                "health": _health(row.get("fgsm_gradient_health")),
             }
             if entry["clean"] is not None or entry["fgsm"] is not None or entry["eps_curve"]:
                 measured[str(name)] = entry
@@ -127,12 +128,40 @@ def measure_model(
     }
 
 
-def comparison_rows(measured: dict[str, dict], names: Sequence[str] = STUDY_MODELS) -> list[dict]:
-    """One row per study model: the study's numbers beside ours (all %; None if unknown)."""
+def _health(value) -> dict | None:
+    """A gradient-health summary with its two fractions in [0, 1], or None."""
+    if not isinstance(value, dict):
+        return None
+    fractions = [value.get(k) for k in ("nonfinite_gradient_fraction", "moved_fraction")]
+    if any(_percent(100 * f if isinstance(f, int | float) else f) is None for f in fractions):
+        return None
+    return value
+
+
+def audit_worst_case(report: dict | None, eps: float = STUDY_EPS) -> dict[str, float]:
+    """{model name: worst-case accuracy (%) at ``eps``} from an audit report."""
+    out = {}
+    for name, entry in ((report or {}).get("models") or {}).items():
+        worst = (entry.get("worst_case") or {}) if isinstance(entry, dict) else {}
+        value = _percent(worst.get(str(eps)))
+        if value is not None:
+            out[str(name)] = value
+    return out
+
+
+def comparison_rows(
+    measured: dict[str, dict],
+    names: Sequence[str] = STUDY_MODELS,
+    worst_case: dict[str, float] | None = None,
+) -> list[dict]:
+    """One row per study model: the study's numbers beside ours (all %; None if unknown), the
+    gradient health of our FGSM (NaN share of its gradient, share of images it moved; None if
+    not measured) and the audit's worst case at the study's eps."""
     rows = []
     for name in names:
         study = study_accuracy(name) or {}
         ours = measured.get(name) or {}
+        health = ours.get("health") or {}
         rows.append(
             {
                 "model": name,
@@ -141,6 +170,9 @@ def comparison_rows(measured: dict[str, dict], names: Sequence[str] = STUDY_MODE
                 "study_fgsm": study.get("adversarial"),
                 "clean": ours.get("clean"),
                 "fgsm": ours.get("fgsm"),
+                "fgsm_nan": health.get("nonfinite_gradient_fraction"),
+                "fgsm_moved": health.get("moved_fraction"),
+                "worst_case": (worst_case or {}).get(name),
                 "test_images": ours.get("test_images"),
                 "source": ours.get("source", ""),
             }
