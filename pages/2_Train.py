@@ -10,6 +10,11 @@ DEFAULTS = {"tr_model": "basic-cnn", "tr_epochs": 1, "tr_lr": 1e-3, "tr_batch": 
 DEFAULTS |= {"tr_size": 2000, "tr_name": "", "tr_last": None}
 
 
+def _steer() -> None:
+    """A newly picked model starts from settings that train it."""
+    st.session_state["tr_lr"] = jobs.recommended_training(st.session_state["tr_model"])["lr"]
+
+
 def training_ui() -> tuple[str, dict, str]:
     """(model name, the run's sizes, the name to save under — the default when left empty)."""
     left, right = st.columns(2)
@@ -18,9 +23,12 @@ def training_ui() -> tuple[str, dict, str]:
         "Model",
         list(models.STUDY_MODELS),
         key="tr_model",
+        on_change=_steer,
         **KEPT,
         format_func=lambda n: f"{models.model_label(n)} ({n})",
     )
+    sizes = jobs.recommended_training(name)["sizes"]
+    widgets.ensure_option("tr_size", list(sizes), sizes[0])
     left.slider(
         "Epochs",
         1,
@@ -46,7 +54,7 @@ def training_ui() -> tuple[str, dict, str]:
     )
     right.select_slider(
         "Training images",
-        options=[200, 500, 1000, 2000, 5000, 10000],
+        options=list(sizes),
         key="tr_size",
         **KEPT,
         help="The first N of the 10,000 embedded training digits.",
@@ -79,6 +87,7 @@ with widgets.guard("the training page"):
     if st.button("▶ Start training", key="tr_start", type="primary"):
         path, st.session_state["tr_last"] = jobs.train_and_save(name, **sizes, save_as=save_as)
         st.success(f"Saved as **{path.name}** in `{path.parent}` — pick it on the other pages.")
+        panels.training_trouble(st.session_state["tr_last"])
     elif st.session_state["tr_last"]:
         panels.last_training(st.session_state["tr_last"])
 

@@ -654,3 +654,27 @@ def test_every_page_has_the_glossary(app_env, page):
     words = "\n".join(m.value for m in glossary[0].markdown)
     for term in ("FGSM", "PGD", "EOT", "L∞", "eps", "NaN", "Gradient health", "Worst case"):
         assert f"**{term}" in words, term
+
+
+def test_training_steers_vone_models_and_warns_when_a_run_diverges(app_env):
+    at = open_page(TRAIN)
+    run(at.selectbox(key="tr_model").set_value("vone-basic-cnn"))
+    assert at.select_slider(key="tr_lr").value == pytest.approx(1e-4)
+    assert at.select_slider(key="tr_size").options == ["2000", "5000", "10000"]
+    run(at.selectbox(key="tr_model").set_value("basic-cnn"))
+    assert at.select_slider(key="tr_lr").value == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize(
+    ("losses", "accuracy", "says"),
+    [
+        ([3.4, 16.0, 16.3, 17.5], 0.137, "the run diverged"),
+        ([2.3, 2.3, 2.3, 2.3], 0.09, "no better than guessing"),
+        ([2.3, 1.5, 1.0, 0.6], 0.85, None),
+    ],
+)
+def test_training_trouble(losses, accuracy, says):
+    from ui.jobs import training_trouble
+
+    trouble = training_trouble(losses, accuracy)
+    assert (trouble is None) if says is None else (says in trouble)

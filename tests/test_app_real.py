@@ -143,9 +143,13 @@ def test_compare_page_reads_the_shipped_results():
         "0.0",
     )
     assert vone["worst case 0.35 % (audit)"] == "0.0"
-    assert texts(at).split("⚖️ ")[1].startswith(
-        "**Verdict: the study's VOneNet figures do not show robustness.** Run as the study ran "
-        "it, FGSM leaves 4 VOneNets at 96.3–97.2%"
+    assert (
+        texts(at)
+        .split("⚖️ ")[1]
+        .startswith(
+            "**Verdict: the study's VOneNet figures do not show robustness.** Run as the study ran "
+            "it, FGSM leaves 4 VOneNets at 96.3–97.2%"
+        )
     )
     assert frame.loc["Basic-CNN", "our numbers from"] == "summary.json"
     assert frame.loc["Madry-CNN (PGD-trained)", "our numbers from"] == "checkpoints/manifest.json"

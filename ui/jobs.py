@@ -24,6 +24,39 @@ from .settings import app_checkpoint_dir
 EVAL_LIMIT = 500  # test digits scored after each training epoch
 
 
+TRAINING_SIZES = (200, 500, 1000, 2000, 5000, 10000)
+
+
+def recommended_training(name: str) -> dict:
+    """Settings the Train page steers to for ``name``: {"lr", "sizes"}. A VOne model's block
+    multiplies its responses by k_exc = 25, and Adam's first steps at 1e-3 on fewer than a few
+    thousand images throw its back-end off (the loss climbs and stays up); 1e-4 on 2,000 or
+    more images trains."""
+    if models.get_spec(name).vone:
+        return {"lr": 1e-4, "sizes": tuple(s for s in TRAINING_SIZES if s >= 2000)}
+    return {"lr": 1e-3, "sizes": TRAINING_SIZES}
+
+
+def training_trouble(losses: list[float], test_accuracy: float | None) -> str | None:
+    """Why a finished run did not train, or None: accuracy no better than chance, or a loss
+    that ended above where it started."""
+    if test_accuracy is not None and test_accuracy <= 0.1:
+        return (
+            f"This run ended at {100 * test_accuracy:.1f}% — no better than guessing (10%): the "
+            "model did not learn. It is saved, but try more images, more epochs or a smaller "
+            "learning rate."
+        )
+    if len(losses) >= 4:
+        tail = losses[-max(1, len(losses) // 4) :]
+        if sum(tail) / len(tail) > losses[0]:
+            return (
+                f"The training loss rose (from {losses[0]:.2f} to {sum(tail) / len(tail):.2f} "
+                "over the last quarter of the steps): the run diverged. It is saved, but try a "
+                "smaller learning rate or more images."
+            )
+    return None
+
+
 def training_plan(size: int, batch: int, epochs: int) -> tuple[int, int]:
     """(training images actually available, optimiser steps) for the chosen sizes."""
     size = min(int(size), len(train_data()))
@@ -82,6 +115,7 @@ def train_and_save(
         "epochs": metadata["epochs"],
         "planned_epochs": epochs,
         "total_steps": steps,
+        "trouble": training_trouble([s.loss for s in history.steps], test_acc),
     }
 
 

@@ -147,8 +147,15 @@ def home_digit(view: AttackView, eps: float) -> None:
 
 
 # --- training and fine-tuning ------------------------------------------------------------------
+def training_trouble(last: dict) -> None:
+    """A warning when the run did not train (no better than chance, or a rising loss)."""
+    if last.get("trouble"):
+        st.warning(last["trouble"])
+
+
 def last_training(last: dict) -> None:
     """The last training run of this session: what was saved, and its curves."""
+    training_trouble(last)
     accuracy = last["test_accuracy"]
     st.markdown(
         f"**Last run:** {models.model_label(last['model'])}, saved as `{last['file']}`"
