@@ -84,9 +84,7 @@ with widgets.guard("the audit page"):
         def load(name: str):  # the audited model and its transfer source, from the shared cache
             return loaders.get_model(f"pretrained:{name}")[0]
 
-        result = audit.audit_model(
-            choice.name, load, loaders.test_data(), config, lambda _s, d, t: bar(d, t)
-        )
+        result = audit.audit_model(choice.name, load, loaders.test_data(), config, bar)
         bar.done("Done")
         st.session_state["real_fresh"] = audit.audit_to_dict([result], config)
         st.rerun()
