@@ -562,7 +562,7 @@ def test_bad_checkpoint_files_in_the_app_folder_get_a_clear_message(app_env):
     torch.save({"format": "vonedemo-checkpoint", "payload": _Evil(marker)}, folder / "evil.pt")
     (folder / "empty.pt").write_bytes(b"")
     (folder / "noise.pt").write_bytes(bytes(range(256)) * 40)
-    good = models.create_model("basic-cnn")
+    good = models.build_model("basic-cnn")
     from vonedemo.checkpoints import save_checkpoint
 
     whole = save_checkpoint(app_env / "whole.pt", good).read_bytes()

@@ -38,6 +38,7 @@ def _assert_unchanged(model, snap):
 ATTACK_CASES = {
     "fgsm": {},
     "pgd": {"steps": 3, "step_size": 0.05},
+    "square": {"queries": 10},
 }
 
 

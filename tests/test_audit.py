@@ -7,6 +7,8 @@ from vonedemo.attacks import GradientHealth, fgsm, input_gradient
 from vonedemo.audit import (
     SURVIVORS,
     AuditConfig,
+    CraftedImages,
+    attacking,
     audit_model,
     audit_to_dict,
     headline_markdown,
@@ -174,30 +176,32 @@ def test_a_twins_crafted_images_are_reused_for_transfer_not_recomputed(
     plain, _ = trained
     data = test_data.subset(40)
     calls = []
-    real = audit.create_attack
+    real = attacking.create_attack
 
     def counting(name, **options):
         fn = real(name, **options)
         return lambda *a, **k: (calls.append(name), fn(*a, **k))[1]
 
-    monkeypatch.setattr(audit, "create_attack", counting)
+    monkeypatch.setattr(attacking, "create_attack", counting)
     options = {"steps": 3, "step_size": 0.1, "seed": 0}
+    crafted = CraftedImages()  # one audit run's store, handed down explicitly
+    shared = {"batch_size": 20, "crafted_by": "basic-cnn", "crafted": crafted}
     torch.manual_seed(0)
-    first = run_attack(
-        plain, data, "pgd", 0.3, options, name="a", batch_size=20, crafted_by="basic-cnn"
-    )
-    assert len(calls) == 2
+    first = run_attack(plain, data, "pgd", 0.3, options, name="a", **shared)
+    assert len(calls) == 2 and len(crafted) == 1
     torch.manual_seed(0)
-    again = run_attack(
-        plain, data, "pgd", 0.3, options, name="b", batch_size=20, crafted_by="basic-cnn"
-    )
+    again = run_attack(plain, data, "pgd", 0.3, options, name="b", **shared)
     assert len(calls) == 2 and torch.equal(first.correct, again.correct)
     # The reused row carries the crafting's health, and says it was shared.
     assert again.health.summary() == first.health.summary() and first.health.linf > 0
     assert again.row()["crafting_shared"] and not first.row()["crafting_shared"]
     torch.manual_seed(0)  # other settings: crafted anew
-    run_attack(plain, data, "pgd", 0.2, options, name="c", batch_size=20, crafted_by="basic-cnn")
+    run_attack(plain, data, "pgd", 0.2, options, name="c", **shared)
     assert len(calls) == 4
+    torch.manual_seed(0)  # another run's store (or none) shares nothing: no hidden cache
+    run_attack(plain, data, "pgd", 0.3, options, name="d", **{**shared, "crafted": CraftedImages()})
+    run_attack(plain, data, "pgd", 0.3, options, name="e", batch_size=20, crafted_by="basic-cnn")
+    assert len(calls) == 8
 
 
 def test_cascaded_rungs_only_lower_the_worst_case_and_stay_out_of_the_checks(trained, test_data):
@@ -236,7 +240,7 @@ def test_cascaded_rungs_only_lower_the_worst_case_and_stay_out_of_the_checks(tra
 
 
 def test_rows_that_attacked_nothing_show_no_health():
-    from vonedemo.audit import _nothing_attacked
+    from vonedemo.audit import nothing_attacked as _nothing_attacked
 
     zero = {
         "nonfinite_gradient_fraction": 0.0,

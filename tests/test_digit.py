@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from vonedemo import create_model
 from vonedemo.digit import DigitImageError, decode_image, preprocess, preprocess_array
-from vonedemo.models import create_model
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:

@@ -1,12 +1,12 @@
 import pytest
 import torch
 
+from vonedemo import create_model
 from vonedemo.models import (
     STUDY_MODELS,
     UnknownNameError,
     build_model,
     count_parameters,
-    create_model,
     list_models,
     model_label,
     twin_of,

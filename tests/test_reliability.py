@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import tiny_model
 from hypothesis import HealthCheck, given, settings
@@ -75,3 +76,58 @@ def test_attack_invariants_on_random_inputs(batch, eps, seed, attack):
     assert (adv - images).abs().max() <= eps + 1e-6
     if eps == 0.0:
         assert torch.equal(adv, images)
+
+
+class _Crash(BaseException):
+    """Stands for anything that ends a write half-way: an error, Ctrl-C, a full disk."""
+
+
+def test_a_crash_mid_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    from vonedemo.files import atomic_write
+
+    path = atomic_write(tmp_path / "report.json", '{"old": true}\n')
+    assert path.read_text() == '{"old": true}\n' and oct(path.stat().st_mode & 0o777) == "0o644"
+
+    def half_then_crash(f):
+        f.write(b'{"new": ')
+        f.flush()
+        assert len(list(tmp_path.iterdir())) == 2  # the new data goes to a temporary beside it
+        raise _Crash
+
+    def disk_full(f):
+        raise OSError("disk full")
+
+    for crash, error in ((half_then_crash, _Crash), (disk_full, OSError)):
+        with pytest.raises(error):  # the failure reaches the caller
+            atomic_write(path, crash)
+        assert path.read_text() == '{"old": true}\n'
+        assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+    atomic_write(path, b"new")
+    assert path.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_the_manifest_has_one_writer_and_it_writes_atomically(tmp_path, monkeypatch):
+    import json
+
+    from vonedemo import checkpoints, files
+
+    checkpoints.update_manifest_entry(tmp_path, "mlp", file="mlp.pt")
+    checkpoints.update_manifest_entry(tmp_path, "basic-cnn", file="basic-cnn.pt", seed=0)
+    checkpoints.update_manifest_entry(tmp_path, "basic-cnn", seed=1)
+    text = (tmp_path / "manifest.json").read_text()
+    assert json.loads(text) == {
+        "models": {"basic-cnn": {"file": "basic-cnn.pt", "seed": 1}, "mlp": {"file": "mlp.pt"}}
+    }
+    assert text.endswith("}\n") and list(json.loads(text)["models"]) == ["basic-cnn", "mlp"]
+
+    def crash(f):
+        raise OSError("disk full")
+
+    real = files.atomic_write
+    monkeypatch.setattr(
+        checkpoints, "atomic_write", lambda path, data: real(path, crash)
+    )  # the manifest write fails half-way
+    with pytest.raises(OSError, match="disk full"):
+        checkpoints.update_manifest_entry(tmp_path, "mlp", seed=5)
+    assert (tmp_path / "manifest.json").read_text() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".manifest.lock", "manifest.json"]

@@ -4,9 +4,9 @@ import pytest
 import torch
 from conftest import tiny_model
 
+from vonedemo import create_model
 from vonedemo.attacks import GradientHealth, create_attack, square
 from vonedemo.attacks.square import square_share
-from vonedemo.models import create_model
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@ import pytest
 import torch
 from conftest import tiny_model
 
+from vonedemo.evaluation import accuracy, adversarial_accuracy
 from vonedemo.training import FinetuneConfig, TrainConfig, adversarial_finetune, train
 
 
@@ -18,9 +19,20 @@ def test_two_step_train_fires_callbacks_and_learns(test_data):
         on_step=steps.append,
         on_epoch=epochs.append,
     )
-    assert [s.step for s in steps] == [1, 2] and steps[-1].total_steps == 2
-    assert len(epochs) == 1 and epochs[0].test_accuracy is not None
-    assert history.steps == steps and history.epochs == epochs
+    assert [s.done for s in steps] == [1, 2] and steps[-1].total == 2
+    assert {s.stage for s in steps} == {"train"} and steps[0].metrics["epoch"] == 1
+    assert (
+        len(epochs) == 1
+        and epochs[0].stage == "epoch"
+        and (epochs[0].done, epochs[0].total) == (1, 1)
+    )
+    # The events carry the history's figures.
+    assert [s.metrics["loss"] for s in steps] == [s.loss for s in history.steps]
+    assert [s.step for s in history.steps] == [1, 2]
+    final = history.epochs[0]
+    assert epochs[0].metrics["test_accuracy"] == final.test_accuracy
+    torch.manual_seed(0)  # the test score is the model's accuracy on those images
+    assert final.test_accuracy == accuracy(model, data, limit=1000)
     assert any(not torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())
 
@@ -46,20 +58,60 @@ def test_adversarial_finetune_works_on_a_copy_and_reports_rounds(test_data):
     model.eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rounds = []
+    test = test_data.subset(64)
     result = adversarial_finetune(
         model,
         test_data.subset(128),
-        test_data.subset(64),
+        test_data,
         FinetuneConfig(rounds=2, train_limit=128, eval_limit=64),
         on_round=rounds.append,
     )
-    assert [r.round for r in rounds] == [0, 1, 2]
-    assert rounds[0].train_loss is None and rounds[1].train_loss is not None
-    assert all(0 <= r.clean_accuracy <= 1 and 0 <= r.adversarial_accuracy <= 1 for r in rounds)
+    assert [(r.stage, r.done, r.total) for r in rounds] == [("round", i, 2) for i in range(3)]
+    assert [r.round for r in result.rounds] == [0, 1, 2]
+    assert rounds[0].metrics["train_loss"] is None and rounds[1].metrics["train_loss"] > 0
+    # Round 0 scores the model as it came; the last round, the tuned copy that is returned
+    # (a deterministic model: the scores do not depend on the random stream).
+    first, last = result.rounds[0], result.rounds[-1]
+    assert first.clean_accuracy == accuracy(model, test)
+    assert first.adversarial_accuracy == adversarial_accuracy(model, test, "fgsm", 0.35)
+    assert last.clean_accuracy == accuracy(result.model, test)
+    assert last.adversarial_accuracy == adversarial_accuracy(result.model, test, "fgsm", 0.35)
+    assert [r.metrics["clean_accuracy"] for r in rounds] == [
+        r.clean_accuracy for r in result.rounds
+    ]
     assert result.model is not model
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert any(not torch.equal(v, before[k]) for k, v in result.model.state_dict().items())
     assert len(result.curves()["clean"]) == 3
+
+
+def test_finetuning_crafts_each_batch_from_the_copy_being_trained(test_data, monkeypatch):
+    """The study's fine-tuning attacks the current weights: FGSM images crafted from the
+    model passed in would train against a fixed, stale attack."""
+    from vonedemo import training
+
+    model = tiny_model("basic-cnn").eval()
+    original = {k: v.clone() for k, v in model.state_dict().items()}
+    crafted_on = []  # (model attacked, its weights still the original's?) per training step
+    real = training.create_attack
+
+    def spying(name, **options):
+        attack = real(name, **options)
+
+        def spy(target, images, labels, eps, **kwargs):
+            same = all(torch.equal(v, original[k]) for k, v in target.state_dict().items())
+            crafted_on.append((target, same))
+            return attack(target, images, labels, eps, **kwargs)
+
+        return spy
+
+    monkeypatch.setattr(training, "create_attack", spying)
+    config = FinetuneConfig(rounds=1, train_limit=96, eval_limit=32, batch_size=32)
+    result = adversarial_finetune(model, test_data.subset(96), test_data, config)
+    assert len(crafted_on) == 3  # one crafting per training step
+    assert all(target is result.model for target, _ in crafted_on)
+    # Step 1 attacks the untouched copy; every later step, the weights the last step made.
+    assert [same for _, same in crafted_on] == [True, False, False]
 
 
 @pytest.mark.parametrize("bad", [{"epochs": 0}, {"lr": 0.0}, {"batch_size": -1}])

@@ -224,7 +224,7 @@ def quick_audit(choice: ModelChoice, limit: int) -> dict:
     def load(name: str):  # the audited model and its transfer source, from the shared cache
         return get_model(f"pretrained:{name}")[0]
 
-    result = audit.audit_model(choice.name, load, test_data(), config, lambda _s, d, t: bar(d, t))
+    result = audit.audit_model(choice.name, load, test_data(), config, bar)
     bar.done("Done")
     return audit.audit_to_dict([result], config)
 

@@ -11,19 +11,20 @@ import time
 
 import streamlit as st
 
-from vonedemo.training import EpochInfo, RoundInfo, StepInfo
+from vonedemo.progress import Progress
 
 from . import charts
 
 
 class ProgressBar:
-    """``(done, total)`` callbacks → ``st.progress``."""
+    """:class:`~vonedemo.progress.Progress` events → ``st.progress`` (it is their callback)."""
 
     def __init__(self, text: str):
         self.text = text
         self.bar = st.progress(0.0, text=text)
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, progress: Progress) -> None:
+        done, total = progress.done, progress.total
         self.bar.progress(min(1.0, done / max(total, 1)), text=f"{self.text} {done}/{total}")
 
     def done(self, text: str | None = None) -> None:
@@ -31,8 +32,8 @@ class ProgressBar:
 
 
 class TrainingMonitor:
-    """on_step / on_epoch for :func:`vonedemo.training.train`: a progress bar, a live loss curve
-    and accuracy per epoch."""
+    """on_step / on_epoch for :func:`vonedemo.training.train` (its ``"train"`` and ``"epoch"``
+    progress events): a progress bar, a live loss curve and accuracy per epoch."""
 
     def __init__(self, total_steps: int, epochs: int, *, key: str, redraws: int = 40):
         self.total_steps, self.epochs, self.key = total_steps, epochs, key
@@ -46,27 +47,29 @@ class TrainingMonitor:
         left, right = st.columns(2)
         self.loss_slot, self.acc_slot = left.empty(), right.empty()
 
-    def on_step(self, info: StepInfo) -> None:
-        self.steps.append(info.step)
-        self.losses.append(info.loss)
-        if info.step % self.every == 0 or info.step == info.total_steps:
+    def on_step(self, info: Progress) -> None:
+        step, total, loss = info.done, info.total, info.metrics["loss"]
+        self.steps.append(step)
+        self.losses.append(loss)
+        if step % self.every == 0 or step == total:
             elapsed = time.perf_counter() - self.started
-            left = elapsed / info.step * (info.total_steps - info.step)
+            left = elapsed / step * (total - step)
             self.bar.progress(
-                min(1.0, info.step / max(info.total_steps, 1)),
-                text=f"epoch {info.epoch}/{self.epochs} · step {info.step}/{info.total_steps} · "
-                f"loss {info.loss:.3f} · about {left:.0f} s left",
+                min(1.0, step / max(total, 1)),
+                text=f"epoch {info.metrics['epoch']}/{self.epochs} · step {step}/{total} · "
+                f"loss {loss:.3f} · about {left:.0f} s left",
             )
             self.draw_loss()
 
-    def on_epoch(self, info: EpochInfo) -> None:
+    def on_epoch(self, info: Progress) -> None:
+        m = info.metrics
         self.epoch_rows.append(
             {
-                "epoch": info.epoch,
-                "train_loss": info.train_loss,
-                "train_accuracy": info.train_accuracy,
-                "test_accuracy": info.test_accuracy,
-                "seconds": info.seconds,
+                "epoch": info.done,
+                "train_loss": m["train_loss"],
+                "train_accuracy": m["train_accuracy"],
+                "test_accuracy": m["test_accuracy"],
+                "seconds": m["seconds"],
             }
         )
         self.draw_accuracy()
@@ -88,8 +91,9 @@ class TrainingMonitor:
 
 
 class FinetuneMonitor:
-    """on_round / on_step for :func:`vonedemo.training.adversarial_finetune`: the curves grow
-    round by round beside the study's (dashed)."""
+    """on_round / on_step for :func:`vonedemo.training.adversarial_finetune` (its ``"round"``
+    and ``"fine-tune"`` progress events): the curves grow round by round beside the study's
+    (dashed)."""
 
     def __init__(self, rounds: int, study: dict | None, study_label: str, *, key: str):
         self.rounds, self.study, self.study_label, self.key = rounds, study, study_label, key
@@ -100,32 +104,33 @@ class FinetuneMonitor:
         self.slot = st.empty()
         self.last_step_draw = 0.0
 
-    def on_round(self, info: RoundInfo) -> None:
+    def on_round(self, info: Progress) -> None:
+        m = info.metrics
         self.rows.append(
             {
-                "round": info.round,
-                "clean": 100 * info.clean_accuracy,
-                "adversarial": 100 * info.adversarial_accuracy,
-                "train_loss": info.train_loss,
-                "seconds": info.seconds,
+                "round": info.done,
+                "clean": 100 * m["clean_accuracy"],
+                "adversarial": 100 * m["adversarial_accuracy"],
+                "train_loss": m["train_loss"],
+                "seconds": m["seconds"],
             }
         )
         self.bar.progress(
-            min(1.0, info.round / max(self.rounds, 1)),
-            text=f"round {info.round}/{self.rounds} · clean {100 * info.clean_accuracy:.1f}% · "
-            f"adversarial {100 * info.adversarial_accuracy:.1f}%",
+            min(1.0, info.done / max(self.rounds, 1)),
+            text=f"round {info.done}/{self.rounds} · clean {100 * m['clean_accuracy']:.1f}% · "
+            f"adversarial {100 * m['adversarial_accuracy']:.1f}%",
         )
         self.draw()
 
-    def on_step(self, info: StepInfo) -> None:
+    def on_step(self, info: Progress) -> None:
         now = time.perf_counter()
-        if now - self.last_step_draw < 0.5 and info.step != info.total_steps:
+        if now - self.last_step_draw < 0.5 and info.done != info.total:
             return
         self.last_step_draw = now
         self.bar.progress(
-            min(1.0, info.step / max(info.total_steps, 1)),
-            text=f"round {info.epoch}/{self.rounds} · step {info.step}/{info.total_steps} · "
-            f"loss on FGSM digits {info.loss:.3f}",
+            min(1.0, info.done / max(info.total, 1)),
+            text=f"round {info.metrics['round']}/{self.rounds} · step {info.done}/{info.total} · "
+            f"loss on FGSM digits {info.metrics['loss']:.3f}",
         )
 
     def draw(self) -> None:

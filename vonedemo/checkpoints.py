@@ -2,8 +2,11 @@
 
 Files are read with ``torch.load(weights_only=True)``, which only rebuilds tensors and plain
 containers: a file crafted to run code when unpickled is refused and nothing runs. Saving is
-atomic (temporary file in the same folder, fsync, rename), so a crash mid-save leaves the
-previous file intact and no half-written ``*.pt`` ever appears.
+atomic (:func:`vonedemo.files.atomic_write`), so a crash mid-save leaves the previous file
+intact and no half-written ``*.pt`` ever appears.
+
+The shipped models live in ``checkpoints/`` with ``manifest.json``, which records each file's
+sha256 and how it was made and scored; :func:`update_manifest_entry` is its only writer.
 
 Example::
 
@@ -13,27 +16,26 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import pickle
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from . import __version__
+from .files import atomic_write, directory_lock
 from .models import MNISTClassifier, UnknownNameError, build_model
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .evaluation import AttackEvaluation
 
 FORMAT = "vonedemo-checkpoint"
 FORMAT_VERSION = 1
-RUNTIME_OPTIONS = ("noise_mode", "noise_seed")
-_UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it)
-os.umask(_UMASK)  # VOne options that may differ from training
+RUNTIME_OPTIONS = ("noise_mode", "noise_seed")  # VOne options that may differ from training
 
 
 class CheckpointError(ValueError):
@@ -66,7 +68,7 @@ def _plain(value, where: str = "metadata"):
 def checkpoint_dict(model: nn.Module, metadata: dict | None = None, *, half: bool = False) -> dict:
     name = getattr(model, "registry_name", "")
     if not name:
-        raise ValueError("model has no registry name: build it with vonedemo.models.create_model")
+        raise ValueError("model has no registry name: build it with vonedemo.create_model")
     metadata = dict(metadata or {})
     metadata.setdefault("vonedemo_version", __version__)
     metadata = _plain(metadata)
@@ -91,22 +93,19 @@ def checkpoint_dict(model: nn.Module, metadata: dict | None = None, *, half: boo
 def save_checkpoint(
     path: str | Path, model: nn.Module, metadata: dict | None = None, *, half: bool = False
 ) -> Path:
-    """Write atomically: the file at ``path`` is either the old one or the complete new one."""
-    path = Path(path)
+    """``save_checkpoint(path, model, metadata=None, *, half=False) -> Path``
+
+    Save ``model`` (weights, registry name, builder arguments) and ``metadata`` to ``path``
+    and return the path. The write is atomic: the file at ``path`` is either the old one or the
+    complete new one. ``half=True`` stores float32 weights in half precision (half the size).
+
+    Example::
+
+        >>> save_checkpoint("runs/basic.pt", model, {"epochs": 1})
+        PosixPath('runs/basic.pt')
+    """
     payload = checkpoint_dict(model, metadata, half=half)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def _read(path: Path) -> dict:
@@ -147,10 +146,19 @@ def _read(path: Path) -> dict:
 
 
 def load_checkpoint(path: str | Path, **runtime_options) -> tuple[MNISTClassifier, dict]:
-    """Rebuild the model a checkpoint describes and load its weights (float32, eval mode).
+    """``load_checkpoint(path, **runtime_options) -> (model, metadata)``
+
+    Rebuild the model a checkpoint describes, load its weights and return it (float32, eval
+    mode, parameters without gradients) with the file's metadata dict.
 
     ``runtime_options`` may set VOne ``noise_mode``/``noise_seed``; nothing that would change
-    what the weights mean.
+    what the weights mean. A file that is not a whole, safe vonedemo checkpoint raises
+    :class:`CheckpointError` saying why.
+
+    Example::
+
+        >>> model, metadata = load_checkpoint("runs/basic.pt")
+        >>> model, _ = load_checkpoint("runs/vone.pt", noise_mode="off")
     """
     path = Path(path)
     bad = set(runtime_options) - set(RUNTIME_OPTIONS)
@@ -271,15 +279,53 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.pt") if not p.name.startswith("."))
 
 
-@contextlib.contextmanager
-def directory_lock(directory: str | Path, name: str = ".lock") -> Iterator[None]:
-    """Exclusive advisory lock on ``directory/name`` (both created if needed): processes that
-    read-modify-write a shared file (the manifest, an audit report) take turns."""
+def update_manifest_entry(directory: str | Path, name: str, **fields) -> dict:
+    """Set ``fields`` in the manifest's entry for ``name`` and return the entry: the only
+    writer of ``manifest.json``. Read-modify-write under a lock (two trainings may finish at
+    once), written atomically, models in alphabetical order."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / name, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with directory_lock(directory, ".manifest.lock"):
+        manifest = read_manifest(directory)
+        entry = manifest["models"].setdefault(name, {})
+        entry.update(fields)
+        manifest["models"] = dict(sorted(manifest["models"].items()))
+        atomic_write(directory / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return entry
+
+
+def record_test_scores(
+    directory: str | Path, name: str, test_images: int, clean: float, attacked: AttackEvaluation
+) -> dict:
+    """Record a shipped file's clean and attacked accuracy (fractions) on ``test_images`` test
+    images in its manifest entry, as percentages beside its hash."""
+    return update_manifest_entry(
+        directory,
+        name,
+        test_images=test_images,
+        clean_accuracy=round(100 * clean, 2),
+        fgsm_accuracy=round(100 * attacked.accuracy, 2),
+        fgsm_eps=attacked.eps,
+        fgsm_gradient_health=attacked.health.summary(),
+    )
+
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "RUNTIME_OPTIONS",
+    "CheckpointError",
+    "PretrainedNotFoundError",
+    "checkpoint_dict",
+    "default_checkpoint_dir",
+    "directory_lock",
+    "list_checkpoints",
+    "load_checkpoint",
+    "load_pretrained",
+    "pretrained_available",
+    "read_manifest",
+    "record_test_scores",
+    "save_checkpoint",
+    "sha256_file",
+    "update_manifest_entry",
+]

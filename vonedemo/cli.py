@@ -13,14 +13,25 @@ from pathlib import Path
 
 import torch
 
-from .attacks import create_attack, list_attacks
-from .checkpoints import CheckpointError, load_checkpoint, load_pretrained, save_checkpoint
+from .api import (
+    adversarial_finetune,
+    create_attack,
+    create_model,
+    evaluate_attack,
+    list_attacks,
+    list_models,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+)
+from .bars import Bar, StageBars, step_callback
+from .checkpoints import CheckpointError, load_pretrained
 from .data import DataError, DataUnavailableError, load_mnist
-from .evaluation import accuracy, evaluate_attack, predict
-from .models import STUDY_MODELS, UnknownNameError, build_model, list_models
-from .progress import Bar, step_callback
+from .evaluation import accuracy, predict
+from .models import STUDY_MODELS, UnknownNameError
 from .runtime import tune_allocator
-from .training import FinetuneConfig, TrainConfig, adversarial_finetune, train
+from .study import STUDY_EPS
+from .training import FinetuneConfig, TrainConfig
 
 
 class CLIError(Exception):
@@ -84,10 +95,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                     )
                 print(f"{name}: saved {entry['file']} ({entry['train_seconds']} s)")
             if not args.no_score:
-                with Bar(f"score {name} (FGSM {0.35})", unit="img") as bar:
-                    entry = score_pretrained(name, directory=args.checkpoint_dir, on_batch=bar)
+                with Bar(f"score {name} (FGSM {STUDY_EPS})", unit="img") as bar:
+                    entry = score_pretrained(name, directory=args.checkpoint_dir, on_progress=bar)
                 print(
-                    f"{name}: clean {entry['clean_accuracy']}%  FGSM 0.35 {entry['fgsm_accuracy']}%"
+                    f"{name}: clean {entry['clean_accuracy']}%  FGSM {STUDY_EPS} {entry['fgsm_accuracy']}%"
                 )
         return 0
     if not args.model:
@@ -97,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_data = load_mnist("train", source=args.data)
     test_data = load_mnist("test")
     torch.manual_seed(args.seed)
-    model = build_model(args.model)
+    model = create_model(args.model)
     with Bar(f"train {args.model}", unit="step") as bar:
         history = train(
             model,
@@ -105,7 +116,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             config,
             test_data=test_data,
             on_step=step_callback(bar),
-            on_epoch=lambda e: bar.postfix(epoch=e.epoch, test_acc=f"{e.test_accuracy:.4f}"),
+            on_epoch=lambda e: bar.postfix(
+                epoch=e.done, test_acc=f"{e.metrics['test_accuracy']:.4f}"
+            ),
         )
     test_acc = accuracy(model, test_data)
     save_checkpoint(
@@ -144,8 +157,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             test_data,
             config,
             on_round=lambda r: (
-                bar.update_to(r.round),
-                bar.postfix(clean=f"{r.clean_accuracy:.3f}", adv=f"{r.adversarial_accuracy:.3f}"),
+                bar.update_to(r.done),
+                bar.postfix(
+                    clean=f"{r.metrics['clean_accuracy']:.3f}",
+                    adv=f"{r.metrics['adversarial_accuracy']:.3f}",
+                ),
             ),
         )
     print("round  clean%  adversarial%")
@@ -173,7 +189,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for eps in args.eps:
         with Bar(f"{args.attack} eps={eps}", total=len(test), unit="img") as bar:
             res = evaluate_attack(
-                model, test, args.attack, eps, attack_options=options, on_batch=bar
+                model, test, args.attack, eps, attack_options=options, on_batch=bar.update_to
             )
         rows.append(
             {
@@ -234,19 +250,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.finetune_eval_limit is not None:
         options["finetune_eval_limit"] = args.finetune_eval_limit
     config = ReproduceConfig.full(**options) if args.full else ReproduceConfig(**options)
-    bars: dict[str, Bar] = {}
-
-    def on_progress(step: str, done: int, total: int) -> None:
-        bar = bars.get(step)
-        if bar is None:
-            bar = bars[step] = Bar(step, total=total)
-        bar.update_to(done, total)
-        if done >= total:
-            bar.bar.close()
-
-    report = reproduce(config, on_progress)
-    for bar in bars.values():
-        bar.bar.close()
+    bars = StageBars(close_when_finished=True)
+    report = reproduce(config, bars)
+    bars.close()
     previous = args.out / "summary.json"
     if args.merge and previous.is_file():
         from .reproduce import Reproduction
@@ -281,6 +287,7 @@ AUDIT_INTRO = (
 def cmd_audit(args: argparse.Namespace) -> int:
     from .audit import (
         AuditConfig,
+        CraftedImages,
         audit_model,
         audit_to_dict,
         headline_markdown,
@@ -317,15 +324,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     def load(name: str):
         if name not in cache:
-            cache[name] = load_pretrained(name)[0]
+            cache[name] = create_model(name, pretrained=True)
         return cache[name]
 
-    bars: dict[str, Bar] = {}
-
-    def on_progress(step: str, done: int, total: int) -> None:
-        bar = bars.setdefault(step, Bar(step, total=total))
-        bar.update_to(done, total)
-
+    bars = StageBars()
+    crafted = CraftedImages()  # one run: a twin's PGD crafting serves its partner's transfer
     audits = []
     report = None
     if args.report_only:
@@ -335,10 +338,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         report = refresh_derived_checks(json.loads(saved.read_text()))
         written = write_audit(report, args.out)
     for name in [] if args.report_only else args.models:
-        audits.append(audit_model(name, load, test, config, on_progress))
-        for bar in bars.values():
-            bar.bar.close()
-        bars.clear()
+        audits.append(audit_model(name, load, test, config, bars, crafted=crafted))
+        bars.close()
         # Write after every model: a long audit keeps what it has.
         report = audit_to_dict(audits, config)
         with locked(args.out):

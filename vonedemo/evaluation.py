@@ -65,8 +65,20 @@ def evaluate_attack(
     attack_options: dict | None = None,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> AttackEvaluation:
-    """Accuracy under ``attack`` with per-image outcomes and gradient health (and, for FGSM
-    with the model's own noise, the clean accuracy of the same pass: see AttackEvaluation)."""
+    """``evaluate_attack(model, data, attack="fgsm", eps=0.35, *, batch_size=250, limit=None,
+    attack_options=None, on_batch=None) -> AttackEvaluation``
+
+    Attack every image of ``data`` (the first ``limit``) with ``attack`` at ``eps`` and
+    return an :class:`AttackEvaluation`: the accuracy on the adversarial images, the per-image
+    outcomes, the attack's gradient health and, for FGSM with the model's own noise, the clean
+    accuracy of the same pass. ``attack_options`` go to :func:`~vonedemo.attacks.create_attack`;
+    ``on_batch(done, total)`` counts the images attacked so far. The model is not changed.
+
+    Example::
+
+        >>> result = evaluate_attack(model, load_mnist("test"), "fgsm", 0.35, limit=1000)
+        >>> result.accuracy, result.health.sentence()
+    """
     options = dict(attack_options or {})
     clean_from_attack = attack == "fgsm" and options.get("noise") is None
     attack_fn = create_attack(attack, **options)

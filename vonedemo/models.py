@@ -302,19 +302,16 @@ WEIGHT_INIT = "he, VOne head / k_exc"
 
 
 def _init_weights(model: nn.Module) -> None:
-    """He (Kaiming) initialisation for the ReLU layers: on 10k images it reached ~0.8 points
-    higher one-epoch accuracy than PyTorch's default in our runs.
+    """He (Kaiming) initialisation for the ReLU layers, zero biases: it trains faster in one
+    epoch than PyTorch's default (README, "Models").
 
     A VOne model's classifier head starts at 1/k_exc of that scale. He assumes inputs of unit
     scale, but the block multiplies its responses by k_exc = 25. With zero biases, ReLU and
-    max-pooling the fresh back-end is positively homogeneous, so its logits grow with that gain:
-    a starting loss of 11–41 instead of ln 10 ≈ 2.3. Divided by k_exc, the head starts at
-    2.3–2.8. One epoch on the first 8k training images, scored on the next 2k (mean of seeds 0
-    and 1, ``python scripts/init_experiment.py --models vone-basic-cnn vone-alexnet vone-convnet
-    vone-mlp``): VOne-CNN 86.1 → 93.6%, VOneAlexNet 89.1 → 93.5, VOneConvNet 89.2 → 92.2,
-    VOne-MLP 90.5 → 90.6. A zero head did about as well but leaves a fresh model's input
-    gradient zero. The baselines start near ln 10 anyway and keep plain He: a smaller or zero
-    head cost the MLP, ConvNet and AlexNet 0.2–1.9 points (Basic-CNN gained 0.3–0.7)."""
+    max-pooling the fresh back-end is positively homogeneous, so its logits grow with that gain
+    and the starting loss is far above ln 10; divided by k_exc, the head starts near ln 10 and
+    learns visibly faster (``python scripts/init_experiment.py``). A zero head did about as well
+    but leaves a fresh model's input gradient zero. The baselines start near ln 10 anyway and
+    keep plain He: a smaller or zero head cost most of them accuracy."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d | nn.Linear):
             nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
@@ -330,16 +327,6 @@ def classifier_head(model: nn.Module) -> nn.Linear:
     head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     assert head.out_features == NUM_CLASSES, "the last linear layer is the classifier head"
     return head
-
-
-def create_model(name: str, *, pretrained: bool = False, **overrides) -> MNISTClassifier:
-    """Build a registered model; ``pretrained=True`` loads the shipped checkpoint."""
-    if pretrained:
-        from .checkpoints import load_pretrained  # late import: checkpoints imports this module
-
-        model, _ = load_pretrained(name, **overrides)
-        return model
-    return build_model(name, **overrides)
 
 
 def count_parameters(model: nn.Module) -> int:

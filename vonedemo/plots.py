@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 
 import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from .files import atomic_write
 from .models import model_label
 
 PALETTE = [
@@ -141,18 +143,18 @@ def write_figure(
     that one by relative path instead, so the library is stored once for several folders."""
     html = path_stem.with_suffix(".html")
     if shared_plotly_js is not None and Path(shared_plotly_js).is_file():
+        # A path ending in .js becomes the page's <script src>.
         script = Path(os.path.relpath(shared_plotly_js, html.parent)).as_posix()
-        fig.write_html(
-            html, include_plotlyjs=script, full_html=True
-        )  # a path ending in .js: a <script src>
+        atomic_write(html, fig.to_html(include_plotlyjs=script, full_html=True))
     else:
-        fig.write_html(html, include_plotlyjs="directory", full_html=True)
+        atomic_write(html, fig.to_html(include_plotlyjs="directory", full_html=True))
+        library = html.parent / "plotly.min.js"  # what include_plotlyjs="directory" loads
+        if not library.exists():
+            atomic_write(library, get_plotlyjs())
     written = [html]
     try:
-        fig.write_image(
-            path_stem.with_suffix(".png"), width=1400, height=int(fig.layout.height or 500)
-        )
-        written.append(path_stem.with_suffix(".png"))
+        image = fig.to_image(format="png", width=1400, height=int(fig.layout.height or 500))
     except Exception:  # noqa: BLE001 - no kaleido/Chrome: HTML is the deliverable
-        pass
+        return written
+    written.append(atomic_write(path_stem.with_suffix(".png"), image))
     return written

@@ -2,54 +2,27 @@
 
 from __future__ import annotations
 
-import json
-import os
 import platform
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from .checkpoints import (
-    MANIFEST,
     default_checkpoint_dir,
-    directory_lock,
     load_checkpoint,
     read_manifest,
+    record_test_scores,
     save_checkpoint,
     sha256_file,
+    update_manifest_entry,
 )
 from .data import load_mnist
 from .evaluation import accuracy, evaluate_attack
 from .models import WEIGHT_INIT, build_model
+from .progress import ProgressCallback, counter
 from .study import STUDY_EPS
-from .training import StepInfo, TrainConfig, train
-
-
-def write_manifest(manifest: dict, directory: str | Path) -> Path:
-    """Atomic write, like checkpoints: a crash never leaves a half-written manifest."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=directory)
-    with os.fdopen(fd, "w") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; the manifest is a shared, published file
-    os.replace(tmp, directory / MANIFEST)
-    return directory / MANIFEST
-
-
-def update_manifest_entry(directory: str | Path, name: str, **fields) -> dict:
-    directory = Path(directory)
-    with directory_lock(directory, ".manifest.lock"):  # two trainings may finish at once
-        manifest = read_manifest(directory)
-        entry = manifest["models"].setdefault(name, {})
-        entry.update(fields)
-        manifest["models"] = dict(sorted(manifest["models"].items()))
-        write_manifest(manifest, directory)
-    return entry
+from .training import TrainConfig, train
 
 
 def train_pretrained(
@@ -59,7 +32,7 @@ def train_pretrained(
     data_source: str = "embedded",
     config: TrainConfig | None = None,
     init_seed: int = 0,
-    on_step: Callable[[StepInfo], None] | None = None,
+    on_step: ProgressCallback | None = None,
     model_options: dict | None = None,
 ) -> dict:
     """Train ``name`` with the study's settings, save it (half precision) and register it."""
@@ -122,9 +95,10 @@ def score_pretrained(
     directory: str | Path | None = None,
     limit: int | None = None,
     seed: int = 0,
-    on_batch: Callable[[int, int], None] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> dict:
-    """Clean and FGSM-0.35 accuracy of the shipped (half-precision) file on the test set."""
+    """Clean and FGSM-0.35 accuracy of the shipped (half-precision) file on the test set,
+    recorded in the manifest; progress as ``"score NAME"`` (images)."""
     directory = Path(directory) if directory else default_checkpoint_dir()
     entry = read_manifest(directory)["models"][name]
     model, _ = load_checkpoint(directory / entry["file"])
@@ -132,13 +106,7 @@ def score_pretrained(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         clean = accuracy(model, test)
-        result = evaluate_attack(model, test, "fgsm", STUDY_EPS, on_batch=on_batch)
-    return update_manifest_entry(
-        directory,
-        name,
-        test_images=len(test),
-        clean_accuracy=round(100 * clean, 2),
-        fgsm_accuracy=round(100 * result.accuracy, 2),
-        fgsm_eps=STUDY_EPS,
-        fgsm_gradient_health=result.health.summary(),
-    )
+        result = evaluate_attack(
+            model, test, "fgsm", STUDY_EPS, on_batch=counter(on_progress, f"score {name}")
+        )
+    return record_test_scores(directory, name, len(test), clean, result)

@@ -1,28 +1,34 @@
 """Reproduce the study in one call: its two tables, its fine-tuning curves, a summary.json.
 
-Each step reports progress through ``on_progress(step_name, done, total)``; nothing prints.
+Each step reports :class:`~vonedemo.progress.Progress` to ``on_progress``; nothing prints.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from .checkpoints import default_checkpoint_dir, load_pretrained, read_manifest
+from .checkpoints import (
+    default_checkpoint_dir,
+    load_pretrained,
+    read_manifest,
+    record_test_scores,
+)
 from .data import load_mnist
 from .evaluation import accuracy, eps_sweep, evaluate_attack
+from .files import atomic_write
 from .models import BASELINES, STUDY_MODELS, model_label
+from .ordering import merge_in_registry_order
+from .progress import Progress, ProgressCallback, counter
 from .study import STUDY_EPS, study_accuracy, study_curves
 from .training import FinetuneConfig, adversarial_finetune
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -65,12 +71,8 @@ class Reproduction:
         )
 
     def merged_into(self, earlier: Reproduction) -> Reproduction:
-        """Earlier results for other models, these for the models run now (study order kept)."""
-        from .models import list_models
-
-        models = {**earlier.models, **self.models}
-        order = {n: i for i, n in enumerate(list_models())}
-        models = dict(sorted(models.items(), key=lambda kv: order.get(kv[0], len(order))))
+        """Earlier results for other models, these for the models run now (registry order)."""
+        models = merge_in_registry_order(earlier.models, self.models)
         timings = {**earlier.timings}
         for k, v in self.timings.items():
             timings[k] = timings.get(k, 0.0) + v
@@ -78,7 +80,7 @@ class Reproduction:
 
 
 def reproduce(
-    config: ReproduceConfig | None = None, on_progress: Progress | None = None
+    config: ReproduceConfig | None = None, on_progress: ProgressCallback | None = None
 ) -> Reproduction:
     config = config or ReproduceConfig()
     report = Reproduction(
@@ -93,7 +95,7 @@ def reproduce(
     manifest = read_manifest()["models"]
     test = load_mnist("test").subset(config.limit)
     train = load_mnist("train")
-    progress = on_progress or (lambda *_: None)
+    progress = on_progress or (lambda _: None)
 
     start = time.perf_counter()
     for i, name in enumerate(config.models):
@@ -106,7 +108,7 @@ def reproduce(
                 test,
                 "fgsm",
                 STUDY_EPS,
-                on_batch=lambda d, t, n=name: progress(f"table: {n}", d, t),
+                on_batch=counter(progress, f"table: {name}"),
             )
         study = study_accuracy(name) or {}
         report.models[name] = {
@@ -122,18 +124,8 @@ def reproduce(
         }
         if config.limit is None and config.record_in_manifest:
             # The full test set: these are the shipped file's figures, recorded beside its hash.
-            from .pretrained import update_manifest_entry
-
-            update_manifest_entry(
-                default_checkpoint_dir(),
-                name,
-                test_images=len(test),
-                clean_accuracy=round(100 * clean, 2),
-                fgsm_accuracy=round(100 * attacked.accuracy, 2),
-                fgsm_eps=STUDY_EPS,
-                fgsm_gradient_health=attacked.health.summary(),
-            )
-        progress("tables", i + 1, len(config.models))
+            record_test_scores(default_checkpoint_dir(), name, len(test), clean, attacked)
+        progress(Progress("tables", i + 1, len(config.models)))
     report.timings["tables_seconds"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -151,7 +143,7 @@ def reproduce(
             }
             for r in rows
         ]
-        progress("eps curves", i + 1, len(config.models))
+        progress(Progress("eps curves", i + 1, len(config.models)))
     report.timings["eps_curves_seconds"] = time.perf_counter() - start
 
     if not config.skip_finetune:
@@ -170,7 +162,7 @@ def reproduce(
                 train,
                 load_mnist("test"),
                 ft_config,
-                on_round=lambda r, n=name: progress(f"fine-tune: {n}", r.round, r.rounds),
+                on_round=lambda r, n=name: progress(Progress(f"fine-tune: {n}", r.done, r.total)),
             )
             curves = {k: [100 * v for v in vals] for k, vals in result.curves().items()}
             report.models[name]["finetune"] = {**curves, "seconds": time.perf_counter() - t0}
@@ -241,40 +233,40 @@ def write_outputs(report: Reproduction, out: Path) -> list[Path]:
     from .plots import accuracy_bars, eps_curves_figure, finetune_figure, write_figure
 
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    (out / "summary.json").write_text(json.dumps(report.to_dict(), indent=1))
-    written.append(out / "summary.json")
-    (out / "tables.md").write_text(tables_markdown(report) + "\n" + finetune_markdown(report))
-    written.append(out / "tables.md")
-    with open(out / "tables.csv", "w", newline="") as f:
-        w = csv.writer(f)
+    written = [
+        atomic_write(out / "summary.json", json.dumps(report.to_dict(), indent=1)),
+        atomic_write(out / "tables.md", tables_markdown(report) + "\n" + finetune_markdown(report)),
+    ]
+    table = io.StringIO(newline="")
+    w = csv.writer(table)
+    w.writerow(
+        [
+            "model",
+            "label",
+            "kind",
+            "test_images",
+            "study_clean",
+            "clean",
+            "study_fgsm",
+            "fgsm",
+            "fgsm_zero_sign_fraction",
+        ]
+    )
+    for name, m in report.models.items():
         w.writerow(
             [
-                "model",
-                "label",
-                "kind",
-                "test_images",
-                "study_clean",
-                "clean",
-                "study_fgsm",
-                "fgsm",
-                "fgsm_zero_sign_fraction",
+                name,
+                m["label"],
+                m["kind"],
+                m["test_images"],
+                m["study_clean"],
+                round(m["clean"], 3),
+                m["study_fgsm"],
+                round(m["fgsm"], 3),
+                round(m["fgsm_gradient_health"]["zero_sign_fraction"], 4),
             ]
         )
-        for name, m in report.models.items():
-            w.writerow(
-                [
-                    name,
-                    m["label"],
-                    m["kind"],
-                    m["test_images"],
-                    m["study_clean"],
-                    round(m["clean"], 3),
-                    m["study_fgsm"],
-                    round(m["fgsm"], 3),
-                    round(m["fgsm_gradient_health"]["zero_sign_fraction"], 4),
-                ]
-            )
+    atomic_write(out / "tables.csv", table.getvalue())
     written.append(out / "tables.csv")
     rows = [{"model": n, **m} for n, m in report.models.items()]
     written += write_figure(accuracy_bars(rows), out / "tables")
@@ -302,7 +294,7 @@ def update_readme_block(readme: Path, key: str, body: str, heading: str | None =
         text = head + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + f"\n\n## {heading or key}\n\n{block}\n"
-    readme.write_text(text)
+    atomic_write(readme, text)
 
 
 def update_readme(readme: Path, report: Reproduction, out: Path, command: str) -> None:

@@ -1,5 +1,9 @@
 """Training and the study's adversarial fine-tuning, reporting progress through callbacks.
 
+Callbacks receive :class:`~vonedemo.progress.Progress` events (stages and metrics listed
+there); the run's records (:class:`StepInfo`, :class:`EpochInfo`, :class:`RoundInfo`) come back
+in the result.
+
 Example::
 
     >>> model = create_model("basic-cnn")
@@ -22,6 +26,7 @@ from .attacks import create_attack
 from .attacks.base import check_eps
 from .data import MNISTData
 from .evaluation import accuracy, adversarial_accuracy
+from .progress import Progress, ProgressCallback
 
 
 @dataclass(frozen=True)
@@ -75,9 +80,10 @@ def _check_positive(**values: int) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+# --- records of a run (the callbacks get Progress events with the same figures) -------------
 @dataclass
 class StepInfo:
-    epoch: int  # 1-based
+    epoch: int  # 1-based (the round, in fine-tuning)
     step: int  # 1-based, within the whole run
     total_steps: int
     loss: float
@@ -137,11 +143,25 @@ def train(
     config: TrainConfig | None = None,
     *,
     test_data: MNISTData | None = None,
-    on_step: Callable[[StepInfo], None] | None = None,
-    on_epoch: Callable[[EpochInfo], None] | None = None,
+    on_step: ProgressCallback | None = None,
+    on_epoch: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainHistory:
-    """Train ``model`` in place with Adam and cross-entropy; noise stays on, as in the study."""
+    """``train(model, data, config=None, *, test_data=None, on_step=None, on_epoch=None,
+    should_stop=None) -> TrainHistory``
+
+    Train ``model`` in place with Adam and cross-entropy (noise stays on, as in the study)
+    and return its :class:`TrainHistory`: every step's loss, every epoch's accuracies.
+
+    After each epoch, ``eval_limit`` images of ``test_data`` (if given) are scored.
+    ``on_step``/``on_epoch`` get :class:`~vonedemo.progress.Progress` events (stages
+    ``"train"``/``"epoch"``); ``should_stop()`` true ends the run after the current step.
+
+    Example::
+
+        >>> history = train(create_model("basic-cnn"), load_mnist("train"), TrainConfig(epochs=1))
+        >>> history.epochs[-1].train_accuracy  # a fraction in [0, 1]
+    """
     config = config or TrainConfig()
     data = data.subset(config.limit)
     history = TrainHistory(config=asdict(config))
@@ -176,7 +196,7 @@ def train(
                     info = StepInfo(epoch, step, total, loss_value, hits / n)
                     history.steps.append(info)
                     if on_step:
-                        on_step(info)
+                        on_step(_step_progress("train", info, "epoch"))
                     if should_stop and should_stop():
                         history.stopped_early = True
                         break
@@ -197,7 +217,19 @@ def train(
                 )
                 history.epochs.append(info_e)
                 if on_epoch:
-                    on_epoch(info_e)
+                    on_epoch(
+                        Progress(
+                            "epoch",
+                            info_e.epoch,
+                            info_e.epochs,
+                            {
+                                "train_loss": info_e.train_loss,
+                                "train_accuracy": info_e.train_accuracy,
+                                "test_accuracy": info_e.test_accuracy,
+                                "seconds": info_e.seconds,
+                            },
+                        )
+                    )
                 if history.stopped_early:
                     break
         finally:
@@ -205,6 +237,15 @@ def train(
             optimizer.zero_grad(set_to_none=True)  # leave no parameter grads behind
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _step_progress(stage: str, info: StepInfo, epoch_key: str) -> Progress:
+    return Progress(
+        stage,
+        info.step,
+        info.total_steps,
+        {epoch_key: info.epoch, "loss": info.loss, "batch_accuracy": info.batch_accuracy},
+    )
 
 
 def _adversarial_batch(
@@ -230,14 +271,28 @@ def adversarial_finetune(
     test_data: MNISTData,
     config: FinetuneConfig | None = None,
     *,
-    on_round: Callable[[RoundInfo], None] | None = None,
-    on_step: Callable[[StepInfo], None] | None = None,
+    on_round: ProgressCallback | None = None,
+    on_step: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> FinetuneResult:
-    """The study's experiment: fine-tune a *copy* of ``model`` with Adam on FGSM images made
-    from the current weights at every step. After each round (one pass over ``train_limit``
-    images) clean and adversarial accuracy on ``eval_limit`` test images go to ``on_round``;
-    round 0 is the model before fine-tuning."""
+    """``adversarial_finetune(model, data, test_data, config=None, *, on_round=None,
+    on_step=None, should_stop=None) -> FinetuneResult``
+
+    The study's experiment: fine-tune a *copy* of ``model`` with Adam on FGSM images made
+    from the copy's current weights at every step; return a :class:`FinetuneResult` (the tuned
+    copy, one :class:`RoundInfo` per round). ``model`` itself is untouched.
+
+    After each round (one pass over ``train_limit`` images) clean and adversarial accuracy on
+    ``eval_limit`` test images go to ``on_round`` (stage ``"round"``; round 0 is the model
+    before fine-tuning); ``on_step`` gets every step (stage ``"fine-tune"``).
+
+    Example::
+
+        >>> result = adversarial_finetune(create_model("basic-cnn", pretrained=True),
+        ...                               load_mnist("train"), load_mnist("test"),
+        ...                               FinetuneConfig(rounds=2))
+        >>> result.curves()["adversarial"]  # before, after round 1, after round 2
+    """
     config = config or FinetuneConfig()
     tuned = copy.deepcopy(model)
     for p in tuned.parameters():
@@ -259,7 +314,19 @@ def adversarial_finetune(
         info = RoundInfo(round_index, config.rounds, clean, adv, loss, time.perf_counter() - t0)
         rounds.append(info)
         if on_round:
-            on_round(info)
+            on_round(
+                Progress(
+                    "round",
+                    info.round,
+                    info.rounds,
+                    {
+                        "clean_accuracy": info.clean_accuracy,
+                        "adversarial_accuracy": info.adversarial_accuracy,
+                        "train_loss": info.train_loss,
+                        "seconds": info.seconds,
+                    },
+                )
+            )
 
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
@@ -282,7 +349,8 @@ def adversarial_finetune(
                 loss_sum, seen = loss_sum + loss.item() * len(labels), seen + len(labels)
                 if on_step:
                     acc = float((logits.argmax(1) == labels).float().mean())
-                    on_step(StepInfo(r, step, per_round * config.rounds, loss.item(), acc))
+                    info = StepInfo(r, step, per_round * config.rounds, loss.item(), acc)
+                    on_step(_step_progress("fine-tune", info, "round"))
                 if should_stop and should_stop():
                     stopped = True
                     break

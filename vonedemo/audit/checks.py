@@ -1,0 +1,161 @@
+"""The sanity checks that flag possible gradient masking, a sentence each."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..data import MNISTData
+from ..evaluation import accuracy
+from .attacking import AttackOutcome, run_attack
+from .config import AuditConfig, strongest_options
+from .ladder import Rung
+
+FALLS_WITH_EPS = "accuracy falls as eps grows"
+
+RungResults = Sequence[tuple[Rung, AttackOutcome]]  # one eps's rungs with their outcomes
+
+
+def check(name: str, passed: bool, sentence: str) -> dict:
+    return {"check": name, "passed": bool(passed), "sentence": sentence}
+
+
+def falls_with_eps_check(curve: list[dict], images: int) -> dict:
+    """Accuracy should not rise with eps; a rise (gradient masking's symptom) fails only beyond
+    the sampling noise of its two points: 2.5 binomial standard deviations of their difference,
+    each point scored on ``images`` × its repeats, and at least 1 point. Every curve point is
+    random, noisy model or not: PGD starts from a random point in the eps-ball."""
+    worst, worst_margin = None, -math.inf
+    for a, b in zip(curve, curve[1:], strict=False):
+        rise = b["accuracy"] - a["accuracy"]
+        variance = sum(
+            (p["accuracy"] / 100) * (1 - p["accuracy"] / 100) / (images * p.get("repeats", 1))
+            for p in (a, b)
+        )
+        allowed = max(1.0, 100 * 2.5 * math.sqrt(variance))
+        if rise - allowed > worst_margin:
+            worst, worst_margin = (a["eps"], b["eps"], rise, allowed), rise - allowed
+    if worst is None:
+        return check(FALLS_WITH_EPS, True, "The curve has fewer than two points.")
+    low, high, rise, allowed = worst
+    return check(
+        FALLS_WITH_EPS,
+        worst_margin <= 0,
+        f"The rise closest to failing along the strongest attack's curve: {rise:+.1f} points "
+        f"where sampling noise allows {allowed:.1f} (eps {low:.3f} → {high:.3f}).",
+    )
+
+
+def refresh_derived_checks(report: dict) -> dict:
+    """Re-derive, from the stored curves, the checks that need nothing else, so a report saved
+    before a check was refined reads as this code would score it. Other checks stay as run."""
+    images = report["config"]["curve_limit"]
+    for model in report["models"].values():
+        if not model.get("curves") or "checks" not in model:
+            continue
+        fresh = falls_with_eps_check(model["curves"]["strongest"], images)
+        model["checks"] = [fresh if c["check"] == FALLS_WITH_EPS else c for c in model["checks"]]
+    return report
+
+
+def sanity_checks(
+    model: nn.Module,
+    data: MNISTData,
+    config: AuditConfig,
+    stochastic: bool,
+    curves: dict[str, list[dict]],
+    by_eps: dict[float, RungResults],
+) -> list[dict]:
+    """Pass/fail, a sentence each; a failure flags possible gradient masking."""
+    checks = []
+    n = len(data)
+    # Sampling noise of an accuracy on n images (noisy models differ between evaluations).
+    slack = 100 * 2.5 * math.sqrt(0.25 / n) if stochastic else 0.0
+    strongest = curves["strongest"]
+    at0 = next((p for p in strongest if p["eps"] == 0.0), None)
+    if at0 is not None:
+        torch.manual_seed(config.seed)
+        clean = 100 * accuracy(model, data.subset(config.curve_limit))  # the curve's images
+        ok = abs(at0["accuracy"] - clean) <= slack + 1e-6
+        checks.append(
+            check(
+                "eps 0 equals clean",
+                ok,
+                f"At eps 0 the attack gives {at0['accuracy']:.1f}% vs clean {clean:.1f}%.",
+            )
+        )
+    checks.append(falls_with_eps_check(strongest, config.curve_limit))
+    for eps, results in by_eps.items():
+        # Cascaded rows hold what is left after every earlier rung: not an attack on its own.
+        standalone = [(rung, o) for rung, o in results if rung.standalone]
+        white_box = [(rung, o) for rung, o in standalone if rung.white_box]
+        fgsm_best = min(o.accuracy for rung, o in white_box if rung.attack == "fgsm")
+        pgd_best = min(o.accuracy for rung, o in white_box if rung.attack == "pgd")
+        ok = 100 * (pgd_best - fgsm_best) <= max(1.0, slack)
+        checks.append(
+            check(
+                f"iterative ≤ single-step (eps {eps})",
+                ok,
+                f"Best PGD {100 * pgd_best:.1f}% vs best FGSM {100 * fgsm_best:.1f}%.",
+            )
+        )
+        transfer = [o for rung, o in standalone if not rung.white_box]
+        if transfer:
+            white = min(o.accuracy for _, o in white_box)
+            ok = 100 * (white - transfer[0].accuracy) <= max(1.0, slack)
+            checks.append(
+                check(
+                    f"white-box ≤ transfer (eps {eps})",
+                    ok,
+                    f"Best white-box {100 * white:.1f}% vs transfer {100 * transfer[0].accuracy:.1f}%.",
+                )
+            )
+        study = next(o for rung, o in results if rung.study)
+        if study.health.attack_stalled:
+            checks.append(
+                check(
+                    f"study's FGSM moves the images (eps {eps})",
+                    False,
+                    f"The study's FGSM moved {study.health.moved_fraction:.0%} of images "
+                    f"({study.health.nonfinite_fraction:.0%} of gradient entries NaN/inf): its "
+                    "accuracy is clean accuracy, not robustness.",
+                )
+            )
+    at_half = next((p for p in strongest if p["eps"] == 0.5), None)
+    if at_half is not None:
+        ok = at_half["accuracy"] <= 20.0
+        checks.append(
+            check(
+                "near chance at eps 0.5",
+                ok,
+                f"The strongest attack at eps 0.5 leaves {at_half['accuracy']:.1f}% (chance: 10%).",
+            )
+        )
+    checks.append(doubling_check(model, data.subset(config.doubling_limit), config, stochastic))
+    return checks
+
+
+def doubling_check(
+    model: nn.Module, data: MNISTData, config: AuditConfig, stochastic: bool
+) -> dict:
+    """Doubling PGD steps (and EOT samples, for noisy models) should change accuracy < 1 point."""
+    eps = config.eps[0]
+    base = strongest_options(config, stochastic, eps=eps)
+    doubled = strongest_options(config, stochastic, 2 * base["steps"], eps=eps)
+    if stochastic:
+        doubled["eot_samples"] = 2 * base["eot_samples"]
+    torch.manual_seed(config.seed)
+    a = run_attack(model, data, "pgd", eps, base, name="base", batch_size=config.batch_size)
+    torch.manual_seed(config.seed)
+    b = run_attack(model, data, "pgd", eps, doubled, name="doubled", batch_size=config.batch_size)
+    change = 100 * (a.accuracy - b.accuracy)
+    what = "PGD steps and EOT samples" if stochastic else "PGD steps"
+    return check(
+        "doubling the attack's effort changes < 1 point",
+        abs(change) < 1.0,
+        f"Doubling {what} at eps {eps} moved accuracy by {change:+.1f} points "
+        f"({100 * a.accuracy:.1f}% → {100 * b.accuracy:.1f}%, {len(data)} images).",
+    )

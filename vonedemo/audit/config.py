@@ -1,0 +1,63 @@
+"""The audit's settings, and the PGD budgets derived from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..attacks.pgd import default_step_size
+
+# Transfer sources for models outside the study's twin pairs.
+TRANSFER_SOURCE = {"madry-cnn": "basic-cnn", "vone-basic-cnn-2.5deg": "basic-cnn"}
+CURVE_EPS = (0.0, 1 / 255, 4 / 255, 8 / 255, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    limit: int = 1000  # test images, the same for every attack
+    eps: tuple[float, ...] = (0.35, 0.1)  # headline budgets (the study's, and a common one)
+    eot_samples: tuple[int, ...] = (1, 4, 16, 64)  # FGSM gradient averaged over n noise draws
+    pgd_steps: int = 40
+    pgd_step_size: float | None = 0.01  # None: 2.5 * eps / steps (Madry et al.'s rule)
+    pgd_restarts: int = 2
+    pgd_eot: int = 4  # noise draws per PGD step (noisy models only)
+    # The costliest rungs (FGSM with EOT >= cascade_from_eot, PGD with the noise off or fixed)
+    # attack only the images every earlier rung failed to break, as AutoAttack does: the worst
+    # case is the same, the cost follows the survivors. Their rows then give the accuracy left
+    # after them, not their accuracy alone. 0 switches the cascade off.
+    cascade_from_eot: int = 0
+    curve_eps: tuple[float, ...] = CURVE_EPS
+    curve_limit: int = 500  # test images per point of the accuracy-vs-eps curves
+    curve_pgd_steps: int = 20  # the strongest attack on the curves, cheaper per point
+    curve_repeats: int = 3  # evaluations of noisy models per point (mean ± std)
+    doubling_limit: int = 500  # images for the "doubling changes < 1 point" check
+    batch_size: int = 250
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.curve_limit < 1:
+            raise ValueError("limits must be positive")
+
+
+def pgd_step(config: AuditConfig, eps: float, steps: int) -> float:
+    """PGD step size: the configured one, or Madry et al.'s 2.5 * eps / steps."""
+    if config.pgd_step_size is not None:
+        return config.pgd_step_size
+    return default_step_size(eps, steps) if eps > 0 else 0.01
+
+
+def strongest_options(
+    config: AuditConfig, stochastic: bool, steps: int | None = None, eps: float = 0.35
+) -> dict:
+    """The options of the strongest single attack: PGD with the repaired gradient, one
+    restart, and EOT on noisy models (the curves, the transfer crafting, the doubling check)."""
+    steps = steps or config.pgd_steps
+    opts = {
+        "steps": steps,
+        "step_size": pgd_step(config, eps, steps),
+        "restarts": 1,
+        "gradient": "repaired",
+        "seed": config.seed,
+    }
+    if stochastic:
+        opts["eot_samples"] = config.pgd_eot
+    return opts

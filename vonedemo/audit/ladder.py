@@ -1,0 +1,106 @@
+"""The ladder of attacks every model meets, as data: one :class:`Rung` per attack."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from .config import AuditConfig, pgd_step, strongest_options
+
+SURVIVORS = " (on survivors)"  # the label suffix of a rung that attacks only the survivors
+
+
+@dataclass(frozen=True)
+class Rung:
+    name: str  # the row's label in the reports
+    attack: Literal["fgsm", "pgd"]
+    options: Mapping[str, Any] = field(default_factory=dict)  # the attack's budget and options
+    # Attack only the images every earlier rung failed to break (see cascade_from_eot): the
+    # row then holds what is left after it and all before it, not an attack on its own.
+    on_survivors: bool = False
+    transfer_from: str | None = None  # craft on this model, evaluate on the audited one
+    study: bool = False  # the study's own attack (one FGSM step, raw gradient)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    @property
+    def white_box(self) -> bool:
+        return self.transfer_from is None
+
+    @property
+    def standalone(self) -> bool:
+        """An attack measured on its own (every rung but the cascaded ones)."""
+        return not self.on_survivors
+
+
+def build_ladder(
+    config: AuditConfig,
+    stochastic: bool,
+    eps: float,
+    transfer_from: str | None = None,
+    transfer_stochastic: bool = False,
+) -> tuple[Rung, ...]:
+    """Every rung at ``eps``, in the order they run (and are reported): the standalone
+    white-box rungs, the transfer from ``transfer_from`` (if any), then the cascaded rungs,
+    cheapest first, so the costly EOT ones see the fewest images."""
+    pgd = {
+        "steps": config.pgd_steps,
+        "step_size": pgd_step(config, eps, config.pgd_steps),
+        "restarts": config.pgd_restarts,
+        "seed": config.seed,
+    }
+    cascade = config.cascade_from_eot > 0
+    ladder = [
+        Rung("FGSM (study: raw gradient)", "fgsm", {"gradient": "raw"}, study=True),
+        Rung("FGSM, repaired gradient", "fgsm", {"gradient": "repaired"}),
+    ]
+    late: list[Rung] = []
+    if stochastic:
+        for n in config.eot_samples:
+            if n > 1:
+                on_survivors = cascade and n >= config.cascade_from_eot
+                rung = Rung(
+                    f"FGSM, EOT {n}" + (SURVIVORS if on_survivors else ""),
+                    "fgsm",
+                    {"gradient": "repaired", "eot_samples": n},
+                    on_survivors=on_survivors,
+                )
+                (late if on_survivors else ladder).append(rung)
+        ladder.append(
+            Rung(
+                f"PGD-{config.pgd_steps}, EOT {config.pgd_eot}",
+                "pgd",
+                {**pgd, "gradient": "repaired", "eot_samples": config.pgd_eot},
+            )
+        )
+        tail = SURVIVORS if cascade else ""
+        late[:0] = [
+            Rung(
+                f"PGD-{config.pgd_steps}, noise off{tail}",
+                "pgd",
+                {**pgd, "gradient": "repaired", "noise": "off"},
+                on_survivors=cascade,
+            ),
+            Rung(
+                f"PGD-{config.pgd_steps}, noise fixed{tail}",
+                "pgd",
+                {**pgd, "gradient": "repaired", "noise": "seeded"},
+                on_survivors=cascade,
+            ),
+        ]
+    else:
+        ladder.append(Rung(f"PGD-{config.pgd_steps}", "pgd", {**pgd, "gradient": "repaired"}))
+    ladder += [r for r in late if r.standalone]
+    if transfer_from is not None:
+        ladder.append(
+            Rung(
+                f"transfer from {transfer_from}",
+                "pgd",
+                strongest_options(config, transfer_stochastic, eps=eps),
+                transfer_from=transfer_from,
+            )
+        )
+    return tuple(ladder + [r for r in late if r.on_survivors])

@@ -1,0 +1,213 @@
+"""Auditing one model: the whole ladder at every eps, the accuracy-vs-eps curves and the
+sanity checks; and the report dictionary that gathers the audited models."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data import MNISTData
+from ..evaluation import accuracy
+from ..files import directory_lock
+from ..models import is_stochastic, twin_of
+from ..ordering import merge_in_registry_order
+from ..progress import Progress, ProgressCallback
+from .attacking import AttackOutcome, CraftedImages, run_attack, wilson_interval
+from .checks import sanity_checks
+from .config import TRANSFER_SOURCE, AuditConfig, strongest_options
+from .ladder import Rung, build_ladder
+
+ModelLoader = Callable[[str], nn.Module]
+
+
+@dataclass
+class ModelAudit:
+    name: str
+    stochastic: bool
+    clean: float  # %
+    attacks: list[dict] = field(default_factory=list)  # rows of every attack at every eps
+    worst_case: dict[str, float] = field(default_factory=dict)  # eps → robust accuracy %
+    study_fgsm: dict[str, float] = field(default_factory=dict)  # eps → % under the study's FGSM
+    curves: dict[str, list[dict]] = field(default_factory=dict)  # "study"/"strongest" → points
+    checks: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def masking_suspected(self) -> bool:
+        return any(not c["passed"] for c in self.checks)
+
+
+def audit_model(
+    name: str,
+    load: ModelLoader,
+    data: MNISTData,
+    config: AuditConfig | None = None,
+    on_progress: ProgressCallback | None = None,
+    *,
+    crafted: CraftedImages | None = None,
+) -> ModelAudit:
+    """Run the whole ladder, the curves and the sanity checks on one model.
+
+    ``load(name)`` gives a model by registry name (the audited one and its transfer source).
+    ``crafted``: the run's store of adversarial images, shared by every model of one audit run
+    so that a twin's crafting serves its partner's transfer attack (default: one for this
+    model alone). Progress goes to ``on_progress`` as ``"audit NAME"`` (rungs), then
+    ``"curves NAME"`` (curve points)."""
+    config = config or AuditConfig()
+    crafted = crafted if crafted is not None else CraftedImages()
+    progress = on_progress or (lambda _: None)
+    start = time.perf_counter()
+    model = load(name)
+    stochastic = is_stochastic(model)
+    test = data.subset(config.limit)
+    source_name = twin_of(name) or TRANSFER_SOURCE.get(name)
+    torch.manual_seed(config.seed)
+    clean = accuracy(model, test)
+    result = ModelAudit(name, stochastic, 100 * clean)
+    source = load(source_name) if source_name else None
+
+    def ladder_at(eps: float) -> tuple[Rung, ...]:
+        if source is None:
+            return build_ladder(config, stochastic, eps)
+        return build_ladder(config, stochastic, eps, source_name, is_stochastic(source))
+
+    steps_total = len(config.eps) * len(ladder_at(config.eps[0]))
+    done = 0
+    by_eps: dict[float, list[tuple[Rung, AttackOutcome]]] = {}
+    for eps in config.eps:
+        results: list[tuple[Rung, AttackOutcome]] = []
+        for rung in ladder_at(eps):
+            alive = (
+                torch.stack([o.correct for _, o in results]).all(0)
+                if rung.on_survivors and results
+                else None
+            )
+            # A standalone PGD crafting may serve a later identical request (a twin's transfer).
+            shares = rung.attack == "pgd" and rung.standalone
+            torch.manual_seed(config.seed)
+            outcome = run_attack(
+                model,
+                test,
+                rung.attack,
+                eps,
+                rung.options,
+                name=rung.name,
+                batch_size=config.batch_size,
+                source=source if not rung.white_box else None,
+                alive=alive,
+                crafted_by=(rung.transfer_from or name) if shares else None,
+                crafted=crafted,
+            )
+            results.append((rung, outcome))
+            done += 1
+            progress(Progress(f"audit {name}", done, steps_total))
+        by_eps[eps] = results
+        result.attacks += [o.row() for _, o in results]
+        worst = torch.stack([o.correct for _, o in results]).all(0)
+        result.worst_case[str(eps)] = 100 * float(worst.float().mean())
+        result.study_fgsm[str(eps)] = 100 * next(o for r, o in results if r.study).accuracy
+
+    result.curves = accuracy_curves(
+        model,
+        data.subset(config.curve_limit),
+        config,
+        stochastic,
+        lambda p: progress(Progress(f"curves {name}", p.done, p.total)),
+    )
+    result.checks = sanity_checks(
+        model,
+        data.subset(max(config.limit, config.curve_limit)),
+        config,
+        stochastic,
+        result.curves,
+        by_eps,
+    )
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def accuracy_curves(
+    model: nn.Module,
+    data: MNISTData,
+    config: AuditConfig,
+    stochastic: bool,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, list[dict]]:
+    """Accuracy (%) vs eps under the study's FGSM and the strongest attack; for noisy models
+    ``curve_repeats`` evaluations give mean ± std; every point has a 95% Wilson interval."""
+    progress = on_progress or (lambda _: None)
+    repeats = config.curve_repeats if stochastic else 1
+    curves: dict[str, list[dict]] = {"study": [], "strongest": []}
+    total = 2 * len(config.curve_eps) * repeats
+    done = 0
+    for key, attack, options in (
+        ("study", "fgsm", {"gradient": "raw"}),
+        ("strongest", "pgd", None),
+    ):
+        for eps in config.curve_eps:
+            accs, correct_sum = [], 0
+            for r in range(repeats):
+                torch.manual_seed(config.seed + r)
+                opts = (
+                    options
+                    if options is not None
+                    else {
+                        **strongest_options(config, stochastic, config.curve_pgd_steps, eps=eps),
+                        "seed": config.seed + r,
+                    }
+                )
+                out = run_attack(
+                    model, data, attack, eps, opts, name=key, batch_size=config.batch_size
+                )
+                accs.append(100 * out.accuracy)
+                correct_sum += int(out.correct.sum())
+                done += 1
+                progress(Progress("curves", done, total))
+            mean = sum(accs) / len(accs)
+            std = (
+                (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5
+                if len(accs) > 1
+                else 0.0
+            )
+            lo, hi = wilson_interval(correct_sum, len(data) * repeats)
+            curves[key].append(
+                {
+                    "eps": eps,
+                    "accuracy": mean,
+                    "std": std,
+                    "low": 100 * lo,
+                    "high": 100 * hi,
+                    "repeats": repeats,
+                }
+            )
+    return curves
+
+
+def audit_to_dict(audits: list[ModelAudit], config: AuditConfig) -> dict:
+    return {
+        "config": asdict(config),
+        "models": {a.name: {**asdict(a), "masking_suspected": a.masking_suspected} for a in audits},
+    }
+
+
+def merge_reports(earlier: dict, report: dict) -> dict:
+    """``report``'s models added to (or replacing theirs in) ``earlier``'s, in registry order.
+
+    Only reports made with the same settings merge: one table must compare like with like."""
+    if json.loads(json.dumps(earlier.get("config"))) != json.loads(json.dumps(report["config"])):
+        raise ValueError(
+            "the saved audit used different settings; rerun it all, or write elsewhere (--out)"
+        )
+    models = merge_in_registry_order(earlier.get("models", {}), report["models"])
+    return {"config": report["config"], "models": models}
+
+
+def locked(directory: str | Path):
+    """Exclusive lock on ``directory`` (created if needed): parallel audits merge in turn."""
+    return directory_lock(directory, ".audit.lock")
