@@ -166,7 +166,7 @@ def test_the_cases_above_exercise_every_path(block, inputs):
 def test_all_nan_proof_is_sound_on_real_digits(block, test_data):
     x = test_data.images[100:164]
     proof = block.bank.nan_everywhere(x)
-    assert proof.float().mean() > 0.9  # blank corners: the rule for MNIST
+    assert proof.all()  # blank corners: the rule for MNIST (all 64 of these digits)
     _, ref = grads(block, x[proof][:6], "raw", ("seeded", 1))
     assert ref.isnan().all()
 
