@@ -71,9 +71,8 @@ class VOneConfig:
 # --- V1 parameter distributions (histograms reported in the papers cited) -------------------
 _ORI_EDGES = np.array([-22.5, 22.5, 67.5, 112.5, 157.5])  # degrees; De Valois 1982a
 _ORI_COUNTS = np.array([66, 49, 77, 54], dtype=float)
-_SF_EDGES = np.array(
-    [0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.2]
-)  # cyc/deg; De Valois 1982b
+# cycles/deg; De Valois 1982b
+_SF_EDGES = np.array([0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.2])
 _SF_COUNTS = np.array([4, 4, 8, 25, 32, 26, 28, 12, 8], dtype=float)
 _N_EDGES = np.logspace(-1, 0.2, 6)  # nx and ny bin edges; Ringach 2002
 _N_JOINT = np.array(  # rows: nx bins, columns: ny bins
