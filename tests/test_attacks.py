@@ -202,6 +202,10 @@ def test_bad_inputs_are_refused(digits):
         fgsm(model, images, labels + 20, 0.1)
     with pytest.raises(ValueError, match="steps"):
         pgd(model, images, labels, 0.1, steps=0)
+    with pytest.raises(ValueError, match="known: neuronal, off, seeded"):
+        fgsm(model, images, labels, 0.1, noise="loud")
+    with pytest.raises(ValueError, match="known: raw, repaired"):
+        pgd(model, images, labels, 0.1, gradient="fixed")
 
 
 def test_unknown_attack_lists_known_ones():

@@ -10,6 +10,8 @@ from reference_vone import ReferenceVOneBlock
 from vonedemo.vone import (
     VOneBlock,
     VOneConfig,
+    check_gradient_mode,
+    check_noise_mode,
     complex_cell,
     fill_normal,
     gabor_kernels,
@@ -30,8 +32,17 @@ def test_config_is_frozen_and_validated():
         cfg.k_exc = 1.0  # type: ignore[misc]
     assert (cfg.simple_channels, cfg.complex_channels, cfg.ksize, cfg.k_exc) == (256, 256, 25, 25.0)
     assert cfg.pixels_per_degree == 3.5
-    with pytest.raises(ValueError):
-        VOneConfig(noise_mode="loud")
+    allowed = "known: neuronal, off, seeded"
+    assert check_noise_mode("seeded") == "seeded"
+    for refuse in (
+        lambda: VOneConfig(noise_mode="loud"),
+        lambda: VOneBlock(VOneConfig(simple_channels=1, complex_channels=1)).set_noise_mode("x"),
+        lambda: noise_mode("loud").__enter__(),
+    ):
+        with pytest.raises(ValueError, match=allowed):
+            refuse()
+    with pytest.raises(ValueError, match="known: raw, repaired"):
+        check_gradient_mode("fixed")
     with pytest.raises(ValueError):
         VOneConfig(ksize=24)
 

@@ -35,7 +35,7 @@ from .modes import GradientMode, NoiseMode, active_gradient, gradient_mode, nois
 # None: no promise; "values": input gradient only, but the outputs' values are used;
 # "gradient": input gradient only, and nothing reads the outputs' values.
 _promise: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "vonedemo_input_gradient_only", default=None
+    "vonedemo_input_gradient_pass", default=None
 )
 
 
