@@ -12,7 +12,7 @@ from vonedemo.attacks import (
     pgd,
 )
 from vonedemo.models import UnknownNameError, list_models
-from vonedemo.vone import noise_mode
+from vonedemo.vone import gradient_mode, noise_mode
 
 EPS_TOL = 1e-6  # float32 rounding of (x + eps) - x
 
@@ -71,13 +71,25 @@ def test_fgsm_equals_the_formula_on_a_noise_off_model(digits):
     assert torch.equal(fgsm(model, images, labels, 0.3), expected)
 
 
-def test_fgsm_on_vone_model_with_noise_off_matches_formula(digits):
+@pytest.mark.parametrize("gradient", ["repaired", "raw"])
+def test_fgsm_on_vone_model_with_noise_off_matches_formula(digits, gradient):
+    """On inputs whose gradient is defined — real digits under the repaired gradient, digits
+    lifted off the blank background (no exact zeros) under the study's raw one — so the image
+    really moves and FGSM's sign and clamp both show."""
     model = tiny_model("vone-basic-cnn", noise_mode="off")
     images, labels = digits
+    if gradient == "raw":
+        lift = torch.rand(images.shape, generator=torch.Generator().manual_seed(0))
+        images = (images + 0.2 * lift).clamp(0, 1)
     x = images.clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(F.cross_entropy(model(x), labels), x)
-    expected = torch.clamp(images + 0.2 * g.sign(), 0, 1)
-    assert torch.equal(fgsm(model, images, labels, 0.2), expected)
+    with gradient_mode(gradient):
+        loss = F.cross_entropy(model(x), labels, reduction="sum")
+        (g,) = torch.autograd.grad(loss, x)
+    assert torch.isfinite(g).all() and (g.sign() != 0).all()
+    step = images + 0.2 * g.sign()
+    assert (step < 0).any() and (step > 1).any()  # the clamp to [0, 1] matters here
+    expected = torch.clamp(step, 0, 1)
+    assert torch.equal(fgsm(model, images, labels, 0.2, gradient=gradient), expected)
 
 
 @pytest.mark.parametrize("name", ["basic-cnn", "mlp"])
@@ -142,6 +154,33 @@ def test_pgd_restarts_and_random_start_are_seeded(digits):
     assert (a - images).abs().max() <= 0.3 + EPS_TOL
 
 
+class PlantedDirection(torch.nn.Module):
+    """Fooled (class 1 instead of 0) exactly when pixel (0, 0) lies above 0.5, with a zero
+    input gradient: PGD never moves, so each restart's result is its random start."""
+
+    def forward(self, x):
+        fooled = (x[:, 0, 0, 0] > 0.5).float()
+        logits = torch.zeros(x.shape[0], 10)
+        logits[:, 1] = 2 * fooled - 1
+        return logits + 0 * x.flatten(1).sum(1, keepdim=True)
+
+
+def test_pgd_restarts_keep_the_first_success():
+    eps, seed = 0.3, 3
+    x = torch.full((16, 1, 28, 28), 0.5)
+    y = torch.zeros(16, dtype=torch.long)
+    generator = torch.Generator().manual_seed(seed)
+    starts = [torch.clamp(x + (2 * torch.rand(x.shape, generator=generator) - 1) * eps, 0, 1)]
+    starts.append(torch.clamp(x + (2 * torch.rand(x.shape, generator=generator) - 1) * eps, 0, 1))
+    fooled = [s[:, 0, 0, 0] > 0.5 for s in starts]
+    first_only, second_only = fooled[0] & ~fooled[1], ~fooled[0] & fooled[1]
+    assert first_only.any() and second_only.any() and (~fooled[0] & ~fooled[1]).any()
+    adv = pgd(PlantedDirection(), x, y, eps, steps=2, step_size=0.1, restarts=2, seed=seed)
+    assert torch.equal(adv[fooled[0]], starts[0][fooled[0]])  # restart 2 overwrites none of them
+    assert torch.equal(adv[~fooled[0]], starts[1][~fooled[0]])  # the others: the last try
+    assert torch.equal(adv[:, 0, 0, 0] > 0.5, fooled[0] | fooled[1])
+
+
 @pytest.mark.parametrize("eps", [-0.1, 1.5, float("nan"), "big"])
 def test_bad_eps_is_refused(eps, digits):
     model = tiny_model("basic-cnn")
@@ -164,6 +203,10 @@ def test_bad_inputs_are_refused(digits):
         fgsm(model, images, labels + 20, 0.1)
     with pytest.raises(ValueError, match="steps"):
         pgd(model, images, labels, 0.1, steps=0)
+    with pytest.raises(ValueError, match="known: neuronal, off, seeded"):
+        fgsm(model, images, labels, 0.1, noise="loud")
+    with pytest.raises(ValueError, match="known: raw, repaired"):
+        pgd(model, images, labels, 0.1, gradient="fixed")
 
 
 def test_unknown_attack_lists_known_ones():
@@ -180,7 +223,8 @@ def test_gradient_health_on_a_planted_nan_model_and_a_plain_one(digits):
     health = GradientHealth()
     adv = fgsm(NaNGrad(), images, labels, 0.3, health=health)
     assert torch.equal(adv, images)
-    assert health.nonfinite_fraction > 0 and health.linf == 0 and health.attack_stalled
+    assert health.nonfinite_fraction == 1.0 and health.zero_sign_fraction == 1.0
+    assert health.linf == 0 and health.moved_fraction == 0 and health.attack_stalled
     good = GradientHealth()
     fgsm(tiny_model("basic-cnn"), images, labels, 0.3, health=good)
     assert (
@@ -195,7 +239,7 @@ def test_study_fgsm_on_a_vone_model_stalls_with_raw_gradient_and_moves_when_repa
     raw, fixed = GradientHealth(), GradientHealth()
     adv_raw = fgsm(model, images, labels, 0.35, health=raw)
     adv_fix = fgsm(model, images, labels, 0.35, gradient="repaired", health=fixed)
-    assert raw.nonfinite_fraction > 0.5 and torch.equal(adv_raw, images)
+    assert raw.nonfinite_fraction == 1.0 and torch.equal(adv_raw, images)  # NaN at every pixel
     assert fixed.nonfinite_fraction == 0 and fixed.linf == pytest.approx(0.35, abs=1e-6)
     assert not torch.equal(adv_fix, images)
     _assert_unchanged(model, snap)  # neither gradient choice touches the model

@@ -10,6 +10,8 @@ from reference_vone import ReferenceVOneBlock
 from vonedemo.vone import (
     VOneBlock,
     VOneConfig,
+    check_gradient_mode,
+    check_noise_mode,
     complex_cell,
     fill_normal,
     gabor_kernels,
@@ -30,8 +32,17 @@ def test_config_is_frozen_and_validated():
         cfg.k_exc = 1.0  # type: ignore[misc]
     assert (cfg.simple_channels, cfg.complex_channels, cfg.ksize, cfg.k_exc) == (256, 256, 25, 25.0)
     assert cfg.pixels_per_degree == 3.5
-    with pytest.raises(ValueError):
-        VOneConfig(noise_mode="loud")
+    allowed = "known: neuronal, off, seeded"
+    assert check_noise_mode("seeded") == "seeded"
+    for refuse in (
+        lambda: VOneConfig(noise_mode="loud"),
+        lambda: VOneBlock(VOneConfig(simple_channels=1, complex_channels=1)).set_noise_mode("x"),
+        lambda: noise_mode("loud").__enter__(),
+    ):
+        with pytest.raises(ValueError, match=allowed):
+            refuse()
+    with pytest.raises(ValueError, match="known: raw, repaired"):
+        check_gradient_mode("fixed")
     with pytest.raises(ValueError):
         VOneConfig(ksize=24)
 
@@ -42,6 +53,9 @@ def test_gabor_parameters_follow_the_v1_distributions():
     assert 0 <= p["ori"].min() and p["ori"].max() < 180
     assert 0 <= p["phase"].min() and p["phase"].max() < 360
     assert p["nx"].min() >= 0.1 and p["nx"].max() <= 10**0.2
+    study = sample_gabor_parameters(VOneConfig())  # the default bank, channel 0
+    first = [study[k][0] for k in ("sf", "ori", "phase", "nx", "ny")]
+    assert first == pytest.approx([2.26005490, 123.207159, 229.306207, 0.31676075, 0.54983707])
     rho = np.corrcoef(np.log(p["nx"]), np.log(p["sf"]))[0, 1]
     assert 0.5 < rho < 0.9  # nx correlated with frequency (copula correlation 0.75)
     again = sample_gabor_parameters(VOneConfig(simple_channels=2000, complex_channels=2000))
@@ -119,14 +133,35 @@ def test_raw_complex_cell_gives_nan_gradient_at_zero_energy_and_repaired_does_no
     assert torch.equal(complex_cell(q0, q1, "raw"), complex_cell(q0, q1, "repaired"))
 
 
+def _study_and_fast_gradients(block, x, gradient="raw"):
+    """Input gradients of sum(outputs), noise off: the study's dense cells (block.py, autograd
+    through ``complex_cell``) and the fast block (cropped / exact paths, hand-written backward)."""
+    xx = x.clone().requires_grad_(True)
+    (study,) = torch.autograd.grad(F.relu(block.bank.dense_cells(xx, gradient)).sum(), xx)
+    xx = x.clone().requires_grad_(True)
+    with noise_mode("off"), gradient_mode(gradient):
+        (fast,) = torch.autograd.grad(block(xx, canonical=False).sum(), xx)
+    return study, fast
+
+
 def test_study_gradient_is_nan_on_real_digits_repaired_is_finite(block, digits):
-    x = digits[0][:2].clone().requires_grad_(True)
-    with noise_mode("off"):
-        (g,) = torch.autograd.grad(block(x).sum(), x)
-        with gradient_mode("repaired"):
-            (g2,) = torch.autograd.grad(block(x).sum(), x)
-    assert torch.isnan(g).any()
-    assert torch.isfinite(g2).all()
+    x = digits[0][:2]
+    study, fast = _study_and_fast_gradients(block, x)
+    assert study.isnan().all() and fast.isnan().all()  # blank backgrounds: NaN at every pixel
+    study, fast = _study_and_fast_gradients(block, x, "repaired")
+    assert torch.isfinite(study).all() and torch.isfinite(fast).all()
+
+
+def test_raw_gradient_is_nan_exactly_where_the_energy_is_zero_in_both_paths(block):
+    """Noise everywhere but a blank 14x14 corner: no all-NaN proof, so the fast block's exact
+    path decides, and the study's NaN covers the corner's reach and nothing else."""
+    x = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    x[..., :14, :14] = 0
+    assert not block.bank.nan_everywhere(x).any()
+    study, fast = _study_and_fast_gradients(block, x)
+    assert study.isnan().sum() == 625 and torch.isfinite(study).sum() == 159
+    assert torch.equal(fast.isnan(), study.isnan())
+    assert torch.isfinite(_study_and_fast_gradients(block, x, "repaired")[1]).all()
 
 
 def test_noise_is_on_in_eval_mode_and_context_does_not_leak(block, digits):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .vone import VOneBlock, VOneConfig, logits_with_nan_input_gradient
+from .vone import VOneBlock, VOneConfig, nan_shortcut
 
 IMAGE_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
@@ -210,23 +210,18 @@ class VOneNet(MNISTClassifier):
         # 512 input weights instead of the 512 activation maps saves a full memory pass.
         # The block and the bottleneck run a chunk of images at a time (same values).
         weight = self.bottleneck.weight.index_select(1, self.vone.channel_order)
-        if self.vone.proves_nan_gradient(x):
-            # An attack's gradient pass on images whose study gradient is provably NaN at
-            # every pixel: the same logits (same noise stream) without the back-end's and the
-            # bottleneck's backward passes, which could not change that gradient — and, when
-            # the attack will not read the logits, without the forward pass either.
-            if self.vone.output_values_unused():
-                return logits_with_nan_input_gradient(x, x.new_zeros(x.shape[0], NUM_CLASSES))
-            with torch.no_grad():
-                logits = self.backend(_backend_input(self.vone.project(x.detach(), weight)))
-            return logits_with_nan_input_gradient(x, logits)
-        return self.backend(_backend_input(self.vone.project(x, weight)))
+
+        def block_and_downstream(images: torch.Tensor) -> torch.Tensor:
+            return self.backend(_backend_input(self.vone.project(images, weight)))
+
+        # In an attack's gradient pass on images whose study gradient is provably NaN, the
+        # package skips the backward passes below the block (vonedemo.vone.shortcut).
+        return nan_shortcut(self.vone, x, block_and_downstream, NUM_CLASSES)
 
 
 def _backend_input(features: torch.Tensor) -> torch.Tensor:
-    """The bottleneck's maps in channels-last layout, which oneDNN's convolutions prefer: the
-    Basic-CNN and ConvNet back-ends ran 1.8x and 1.5x faster on it, AlexNet's about the same
-    (a copy of 32 small maps; same values)."""
+    """The bottleneck's maps in channels-last layout, which oneDNN's convolutions prefer
+    (faster for the convolutional back-ends; a copy of 32 small maps, same values)."""
     return features.contiguous(memory_format=torch.channels_last)
 
 

@@ -3,7 +3,6 @@ gradient choices) and gradient-health bookkeeping."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import check_images
-from ..vone import NOISE_MODES, gradient_mode, input_gradient_only, noise_mode
+from ..vone import (
+    GradientMode,
+    NoiseMode,
+    check_gradient_mode,
+    check_noise_mode,
+    input_gradient_pass,
+)
 
 _RANGE_TOLERANCE = 1e-6
 
@@ -142,8 +147,8 @@ def input_gradient(
     labels: torch.Tensor,
     *,
     eot_samples: int = 1,
-    gradient: str = "raw",
-    noise: str | None = None,
+    gradient: GradientMode = "raw",
+    noise: NoiseMode | None = None,
     noise_seed: int = 0,
     on_logits: Callable[[torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
@@ -154,20 +159,22 @@ def input_gradient(
     ``off``; ``seeded`` = one fixed noise draw). Uses ``torch.autograd.grad`` with respect to the
     input only: parameter ``.grad`` and the model's mode are untouched.
     """
-    if noise is not None and noise not in NOISE_MODES:
-        raise ValueError(f"unknown noise mode {noise!r}; known: {', '.join(NOISE_MODES)}")
+    gradient = check_gradient_mode(gradient)
+    if noise is not None:
+        noise = check_noise_mode(noise)
     x = images.detach().clone().requires_grad_(True)
     total = torch.zeros_like(x)
-    noise_ctx = noise_mode(noise, noise_seed) if noise is not None else contextlib.nullcontext()
-    with torch.enable_grad(), gradient_mode(gradient), noise_ctx:
+    with torch.enable_grad():
         for i in range(eot_samples):
             wanted = i == 0 and on_logits is not None
             # Only the input gradient is asked for, and the logits' values only when wanted.
-            with input_gradient_only(values_used=wanted):
+            with input_gradient_pass(
+                values_used=wanted, gradient=gradient, noise=noise, noise_seed=noise_seed
+            ):
                 logits = model(x)
-            if wanted:
-                on_logits(logits.detach())
-            loss = F.cross_entropy(logits, labels.long(), reduction="sum")
-            (grad,) = torch.autograd.grad(loss, x)
+                if wanted:
+                    on_logits(logits.detach())
+                loss = F.cross_entropy(logits, labels.long(), reduction="sum")
+                (grad,) = torch.autograd.grad(loss, x)
             total = total + grad
     return total / eot_samples

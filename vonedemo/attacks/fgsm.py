@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..vone import noise_mode
+from ..vone import GradientMode, NoiseMode, noise_mode
 from .base import GradientHealth, check_batch, check_count, check_eps, input_gradient
 
 
@@ -33,8 +33,8 @@ def fgsm(
     eps: float = 0.35,
     *,
     eot_samples: int = 1,
-    gradient: str = "raw",
-    noise: str | None = None,
+    gradient: GradientMode = "raw",
+    noise: NoiseMode | None = None,
     noise_seed: int = 0,
     health: GradientHealth | None = None,
     on_clean_logits: Callable[[torch.Tensor], None] | None = None,

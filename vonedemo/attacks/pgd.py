@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..vone import GradientMode, NoiseMode
 from .base import GradientHealth, check_batch, check_count, check_eps, input_gradient
 
 
@@ -37,8 +38,8 @@ def pgd(
     *,
     restarts: int = 1,
     eot_samples: int = 1,
-    gradient: str = "raw",
-    noise: str | None = None,
+    gradient: GradientMode = "raw",
+    noise: NoiseMode | None = None,
     noise_seed: int = 0,
     seed: int | None = 0,
     health: GradientHealth | None = None,
