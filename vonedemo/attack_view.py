@@ -32,7 +32,7 @@ from .data import MNISTData
 from .evaluation import accuracy, evaluate_attack, predict
 from .study import STUDY_EPS
 from .viz import perturbation_rgb, to_gray_uint8
-from .vone import GRADIENT_MODES, NOISE_MODES, noise_mode
+from .vone import check_gradient_mode, check_noise_mode, noise_mode
 
 # --- attack settings --------------------------------------------------------------------------
 pgd_step_size = default_step_size  # Madry et al.'s 2.5·eps/steps, capped at eps
@@ -60,10 +60,9 @@ class AttackSettings:
         if self.attack not in list_attacks():
             raise ValueError(f"unknown attack {self.attack!r}; known: {', '.join(list_attacks())}")
         object.__setattr__(self, "eps", check_eps(self.eps))
-        if self.gradient not in GRADIENT_MODES:
-            raise ValueError(f"gradient must be one of {GRADIENT_MODES}, got {self.gradient!r}")
-        if self.noise is not None and self.noise not in NOISE_MODES:
-            raise ValueError(f"noise must be None or one of {NOISE_MODES}, got {self.noise!r}")
+        check_gradient_mode(self.gradient)
+        if self.noise is not None:  # None: each model's own noise
+            check_noise_mode(self.noise)
         for name in ("eot_samples", "pgd_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 1:

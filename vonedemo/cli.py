@@ -32,6 +32,7 @@ from .models import STUDY_MODELS, UnknownNameError
 from .runtime import tune_allocator
 from .study import STUDY_EPS
 from .training import FinetuneConfig, TrainConfig
+from .vone import GRADIENT_MODES
 
 
 class CLIError(Exception):
@@ -519,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--attack", choices=list_attacks(), default="fgsm")
         p.add_argument(
             "--gradient",
-            choices=["raw", "repaired"],
+            choices=list(GRADIENT_MODES),
             default="raw",
             help="VOne complex-cell backward: the study's (raw) or repaired",
         )
