@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-from ui import jobs, panels, settings, text, widgets
+from ui import jobs, panels, run_views, settings, text, widgets
 from ui.widgets import KEPT
 from vonedemo import models
 
 DEFAULTS = {"tr_model": "basic-cnn", "tr_epochs": 1, "tr_lr": 1e-3, "tr_batch": 64}
-DEFAULTS |= {"tr_size": 2000, "tr_name": "", "tr_last": None}
+DEFAULTS |= {"tr_size": 2000, "tr_name": "", "tr_run": None}
 
 
 def _steer() -> None:
@@ -82,14 +82,12 @@ with widgets.guard("the training page"):
     size, steps = jobs.training_plan(sizes["size"], sizes["batch"], sizes["epochs"])
     speed = text.TRAIN_SLOW_VONE if models.get_spec(name).vone else text.TRAIN_FAST_BASELINE
     st.caption(f"{steps} steps on {size} images. " + speed)
-    st.caption("Changing a control while training runs stops the run.")
-
+    st.caption(text.RUN_GOES_ON)
     if st.button("▶ Start training", key="tr_start", type="primary"):
-        path, st.session_state["tr_last"] = jobs.train_and_save(name, **sizes, save_as=save_as)
-        st.success(f"Saved as **{path.name}** in `{path.parent}` — pick it on the other pages.")
-        panels.training_trouble(st.session_state["tr_last"])
-    elif st.session_state["tr_last"]:
-        panels.last_training(st.session_state["tr_last"])
+        run_views.keep(jobs.start_training(name, **sizes, save_as=save_as), "tr_run")
+    run = run_views.follow("train", "tr_run")
+    if run is not None:
+        run_views.live(run, panels.training_run)
 
     saved = settings.app_checkpoints()
     if saved:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,22 @@ def assert_clean(at: AppTest) -> None:
     """No uncaught exception, and no error the pages' guard turned into a message."""
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+def finish_run(at: AppTest, state_key: str) -> dict:
+    """Wait for the page's background run (training or fine-tuning) to end, rerun the page as
+    its poll would, and return the run's result."""
+    from ui import background
+
+    kind = {"tr_run": "train", "ft_run": "finetune"}[state_key]
+    record = background.find(at.session_state[state_key], kind)
+    assert record is not None, "the page started no run"
+    deadline = time.monotonic() + 600
+    while not record.snapshot().finished and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert record.status == "done", record.error
+    run(at)
+    return record.result
 
 
 def texts(at: AppTest) -> str:
@@ -251,7 +268,7 @@ def test_train_page_trains_saves_and_never_overwrites(app_env):
     at.select_slider(key="tr_batch").set_value(32)
     at.text_input(key="tr_name").input("my run/../../evil name")
     run(at.button(key="tr_start").click())
-    last = at.session_state["tr_last"]
+    last = finish_run(at, "tr_run")
     assert last["file"] == "my-run-evil-name.pt"
     assert len(last["epochs"]) == 1 and last["epochs"][0]["test_accuracy"] is not None
     assert len(last["losses"]) == 7  # 200 images / 32 per batch
@@ -261,7 +278,7 @@ def test_train_page_trains_saves_and_never_overwrites(app_env):
     assert len(charts(at)) >= 2  # live loss and accuracy curves
 
     run(at.button(key="tr_start").click())  # same name again: a new file, never an overwrite
-    assert at.session_state["tr_last"]["file"] == "my-run-evil-name-2.pt"
+    assert finish_run(at, "tr_run")["file"] == "my-run-evil-name-2.pt"
     assert (app_env / "app" / "my-run-evil-name-2.pt").is_file()
 
     explorer = open_page(EXPLORER)  # the new checkpoints appear on the other pages
@@ -275,16 +292,16 @@ def test_train_page_trains_saves_and_never_overwrites(app_env):
 def test_finetune_page_grows_curves_beside_the_study_and_saves(app_env):
     at = open_page(FINETUNE)
     at.slider(key="ft_rounds").set_value(2)
-    at.select_slider(key="ft_train").set_value(64)
+    at.select_slider(key="ft_train").set_value(250)
     at.select_slider(key="ft_eval").set_value(50)
     run(at.button(key="ft_start").click())
-    result = at.session_state["ft_result"]
+    result = finish_run(at, "ft_run")
     assert [r["round"] for r in result["rows"]] == [0, 1, 2]
-    assert [r["clean"] for r in result["rows"]] == pytest.approx([10.0, 10.0, 10.0])
-    assert [r["adversarial"] for r in result["rows"]] == pytest.approx([6.0, 2.0, 2.0])
+    assert [r["clean"] for r in result["rows"]] == pytest.approx([10.0, 16.0, 24.0])
+    assert [r["adversarial"] for r in result["rows"]] == pytest.approx([6.0, 0.0, 0.0])
     fig = charts(at)[-1].proto.spec
     assert "study clean (Basic-CNN)" in fig and "ours adversarial" in fig
-    assert len(table(at, "adversarial %")) == 3
+    assert len(table(at, "FGSM %")) == 3
     # The shared model was fine-tuned through a copy.
     model, _ = loaders.get_model("pretrained:basic-cnn")
     assert not model.training and not any(p.requires_grad for p in model.parameters())
@@ -507,10 +524,10 @@ def test_two_sessions_fine_tuning_and_training_leave_the_other_untouched(app_env
     session_b = open_page(FINETUNE)
     session_b.select_slider(key="ft_lr").set_value(1e-3)
     session_b.slider(key="ft_rounds").set_value(2)
-    session_b.select_slider(key="ft_train").set_value(128)
+    session_b.select_slider(key="ft_train").set_value(250)
     session_b.select_slider(key="ft_eval").set_value(50)
     run(session_b.button(key="ft_start").click())
-    rows = session_b.session_state["ft_result"]["rows"]
+    rows = finish_run(session_b, "ft_run")["rows"]
     assert len(rows) == 3
 
     assert loaders.get_model(model_key)[0] is shared  # still the one cached object
@@ -529,10 +546,10 @@ def test_two_sessions_fine_tuning_and_training_leave_the_other_untouched(app_env
         trainer.select_slider(key="tr_size").set_value(200)
         trainer.text_input(key="tr_name").input("class run")
     run(trainers[0].button(key="tr_start").click())
-    first = app_env / "app" / trainers[0].session_state["tr_last"]["file"]
+    first = app_env / "app" / finish_run(trainers[0], "tr_run")["file"]
     first_bytes = first.read_bytes()
     run(trainers[1].button(key="tr_start").click())
-    files = [t.session_state["tr_last"]["file"] for t in trainers]
+    files = [finish_run(t, "tr_run")["file"] for t in trainers]
     assert files == ["class-run.pt", "class-run-2.pt"]
     assert first.read_bytes() == first_bytes  # the second save left the first file alone
     assert all(
@@ -678,3 +695,45 @@ def test_training_trouble(losses, accuracy, says):
 
     trouble = training_trouble(losses, accuracy)
     assert (trouble is None) if says is None else (says in trouble)
+
+
+def test_a_training_run_survives_a_reload_and_a_forged_link_falls_back(app_env):
+    at = open_page(TRAIN)
+    at.select_slider(key="tr_size").set_value(200)
+    run(at.button(key="tr_start").click())
+    run_id = at.session_state["tr_run"]
+    assert at.query_params["run"] == run_id  # the URL names the run
+    finish_run(at, "tr_run")
+
+    reloaded = AppTest.from_file(str(HOME), default_timeout=TIMEOUT)  # a new browser session
+    reloaded.switch_page(TRAIN)
+    reloaded.query_params["run"] = run_id
+    run(reloaded)
+    assert any("basic-cnn-1ep-200img.pt" in s.value for s in reloaded.success)
+    assert len(charts(reloaded)) >= 2
+
+    for forged in ("0123456789abcdef", "<b>x</b>", "../../etc"):
+        stale = AppTest.from_file(str(HOME), default_timeout=TIMEOUT)
+        stale.switch_page(TRAIN)
+        stale.query_params["run"] = forged
+        run(stale)
+        assert any("not in the app any more" in i.value for i in stale.info)
+        assert not stale.success and "<b>" not in texts(stale)
+
+
+@pytest.mark.parametrize(("gradient", "warned"), [("raw", True), ("repaired", False)])
+def test_finetuning_a_vone_model_warns_when_its_training_attack_moves_nothing(
+    app_env, gradient, warned
+):
+    at = open_page(FINETUNE)  # the VOne stand-in's study gradient is NaN on real digits
+    run(at.selectbox(key="ft_model").set_value("pretrained:vone-basic-cnn"))
+    at.slider(key="ft_rounds").set_value(1)
+    at.select_slider(key="ft_train").set_value(250)
+    at.select_slider(key="ft_eval").set_value(50)
+    run(at.radio(key="ft_gradient").set_value(gradient))
+    run(at.button(key="ft_start").click())
+    rows = finish_run(at, "ft_run")["rows"]
+    moved = rows[1]["train_moved"]
+    assert (moved < 0.01) == warned, moved
+    assert any("moved none of them" in w.value for w in at.warning) == warned
+    assert "training digits the attack moved" in table(at, "FGSM %").columns

@@ -13,7 +13,7 @@ import pytest
 import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
-from test_app import HOME, metrics, table, texts
+from test_app import HOME, finish_run, metrics, table, texts
 
 from ui import compute
 from ui import settings as app_settings
@@ -170,10 +170,10 @@ def test_is_it_real_page_shows_the_shipped_audit():
 def test_finetune_page_on_the_shipped_basic_cnn():
     at = open_page("pages/3_Fine-tune.py")
     at.slider(key="ft_rounds").set_value(1)
-    at.select_slider(key="ft_train").set_value(64)
+    at.select_slider(key="ft_train").set_value(250)  # all 64 digits of the data limit
     at.select_slider(key="ft_eval").set_value(50)
     run(at.button(key="ft_start").click())
-    rows = at.session_state["ft_result"]["rows"]
+    rows = finish_run(at, "ft_run")["rows"]
     assert [(r["round"], r["clean"]) for r in rows] == [(0, 100.0), (1, 100.0)]
     assert [r["adversarial"] for r in rows] == pytest.approx([14.0, 14.0])  # 7 of 50 digits
 
@@ -182,6 +182,6 @@ def test_train_page_with_the_real_data_limit():
     at = open_page("pages/2_Train.py")
     assert at.caption[0].value.startswith(f"1 steps on {DIGITS} images.")
     run(at.button(key="tr_start").click())
-    last = at.session_state["tr_last"]
+    last = finish_run(at, "tr_run")
     assert last["file"] == "basic-cnn-1ep-2000img.pt" and last["total_steps"] == 1
     assert last["test_accuracy"] == pytest.approx(18 / DIGITS)

@@ -123,10 +123,28 @@ def accuracy_figure(epochs: Sequence[dict], planned: int) -> go.Figure:
 
 
 def finetune_figure(
-    rounds: Sequence[dict], planned: int, study: dict | None, study_label: str = ""
+    rounds: Sequence[dict],
+    planned: int,
+    study: dict | None,
+    study_label: str = "",
+    committed: dict | None = None,
 ) -> go.Figure:
-    """Clean and adversarial accuracy (%) per round, ours solid, the study's dashed."""
+    """Clean and adversarial accuracy (%) per round: this run solid, the study's dashed, and
+    the run ``reproduce`` committed (if any) dotted."""
     fig = go.Figure()
+    if committed:
+        for key, colour in (("clean", CLEAN_COLOUR), ("adversarial", ADV_COLOUR)):
+            values = committed[key]
+            fig.add_trace(
+                go.Scatter(
+                    x=list(range(len(values))),
+                    y=values,
+                    mode="lines+markers",
+                    name=f"committed run {key}",
+                    line={"color": colour, "dash": "dot", "width": 1.5},
+                    marker={"size": 4},
+                )
+            )
     if study:
         n = len(study.get("clean", []))
         for key, colour in (("clean", CLEAN_COLOUR), ("adversarial", ADV_COLOUR)):
@@ -153,6 +171,8 @@ def finetune_figure(
             )
         )
     right = max(planned, 1) if not study else max(planned, 1, len(study.get("clean", [])) - 1)
+    if committed:
+        right = max(right, len(committed["clean"]) - 1)
     fig.update_layout(
         title="Accuracy on test digits after each fine-tuning round",
         height=380,

@@ -14,12 +14,14 @@ import torch
 
 from vonedemo import audit, models, runs
 from vonedemo import results as measured_results
+from vonedemo.progress import Progress
 from vonedemo.study import study_curves
 from vonedemo.training import FinetuneConfig, TrainConfig, adversarial_finetune, train
 
+from . import background
 from .loaders import ModelChoice, build_fresh_model, get_model, test_data, train_data
-from .progress import FinetuneMonitor, ProgressBar, TrainingMonitor
-from .settings import app_checkpoint_dir
+from .progress import ProgressBar
+from .settings import app_checkpoint_dir, results_path
 
 EVAL_LIMIT = 500  # test digits scored after each training epoch
 
@@ -63,108 +65,153 @@ def training_plan(size: int, batch: int, epochs: int) -> tuple[int, int]:
     return size, int(epochs) * -(-size // int(batch))
 
 
-def train_and_save(
+def _record_step(run: background.Run, info: Progress, text: str) -> None:
+    with run.lock:
+        run.step = info.done
+        run.steps.append(info.done)
+        run.losses.append(info.metrics["loss"])
+        run.step_text = text
+
+
+def start_training(
     name: str, *, epochs: int, lr: float, batch: int, size: int, save_as: str
-) -> tuple[Path, dict]:
-    """Train ``name`` from scratch with live curves and save it in the app's folder:
-    (the checkpoint's path, the record of the run the page shows afterwards)."""
+) -> background.Run:
+    """Train ``name`` from scratch in the background and save it in the app's folder; the
+    run's record (its result: what the page shows afterwards, the saved file's name)."""
     size, steps = training_plan(size, batch, epochs)
     config = TrainConfig(
         epochs=epochs, lr=lr, batch_size=batch, seed=0, limit=size, eval_limit=EVAL_LIMIT
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)  # weight initialisation
-        model = build_fresh_model(name)
-    monitor = TrainingMonitor(steps, epochs, key="tr_live")
-    history = train(
-        model,
-        train_data(),
-        config,
-        test_data=test_data(),
-        on_step=monitor.on_step,
-        on_epoch=monitor.on_epoch,
-    )
-    model.eval()
-    final = history.epochs[-1] if history.epochs else None
-    test_acc = final.test_accuracy if final else None
-    monitor.finish(
-        f"Done in {history.seconds:.1f} s"
-        + (
-            f" · test accuracy {100 * test_acc:.1f}% on {min(EVAL_LIMIT, len(test_data()))} digits"
-            if test_acc is not None
-            else ""
+    train_set, test_set = train_data(), test_data()  # resolved here: workers have no session
+    folder = app_checkpoint_dir()
+
+    def work(run: background.Run) -> dict:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # weight initialisation
+            model = build_fresh_model(name)
+
+        def on_step(info: Progress) -> None:
+            text = (
+                f"epoch {info.metrics['epoch']}/{epochs} · step {info.done}/{info.total} · "
+                f"loss {info.metrics['loss']:.3f}"
+            )
+            _record_step(run, info, text)
+
+        def on_epoch(info: Progress) -> None:
+            with run.lock:
+                run.rows.append({"epoch": info.done, **info.metrics})
+
+        history = train(
+            model, train_set, config, test_data=test_set, on_step=on_step, on_epoch=on_epoch
         )
-    )
-    metadata = {
-        "made_by": "trained in the app",
-        "model": name,
-        "train_config": history.config,
-        "epochs": [asdict(e) for e in history.epochs],
-        "train_seconds": round(history.seconds, 1),
-        "test_accuracy": test_acc,
-        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    path = runs.save_named_checkpoint(app_checkpoint_dir(), save_as, model, metadata)
-    return path, {
-        "file": path.name,
-        "model": name,
-        "seconds": history.seconds,
-        "test_accuracy": test_acc,
-        "steps": [s.step for s in history.steps],
-        "losses": [s.loss for s in history.steps],
-        "epochs": metadata["epochs"],
-        "planned_epochs": epochs,
-        "total_steps": steps,
-        "trouble": training_trouble([s.loss for s in history.steps], test_acc),
-    }
+        model.eval()
+        final = history.epochs[-1] if history.epochs else None
+        test_acc = final.test_accuracy if final else None
+        metadata = {
+            "made_by": "trained in the app",
+            "model": name,
+            "train_config": history.config,
+            "epochs": [asdict(e) for e in history.epochs],
+            "train_seconds": round(history.seconds, 1),
+            "test_accuracy": test_acc,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        path = runs.save_named_checkpoint(folder, save_as, model, metadata)
+        losses = [s.loss for s in history.steps]
+        return {
+            "file": path.name,
+            "folder": str(path.parent),
+            "model": name,
+            "seconds": history.seconds,
+            "test_accuracy": test_acc,
+            "test_images": min(EVAL_LIMIT, len(test_set)),
+            "steps": [s.step for s in history.steps],
+            "losses": losses,
+            "epochs": metadata["epochs"],
+            "planned_epochs": epochs,
+            "total_steps": steps,
+            "trouble": training_trouble(losses, test_acc),
+        }
+
+    return background.start("train", models.model_label(name), steps, work)
 
 
-def finetune(
+def start_finetune(
     choice: ModelChoice,
     *,
     rounds: int,
     lr: float,
     eps: float,
+    gradient: str,
     train_limit: int,
     eval_limit: int,
     study: dict | None,
     study_label: str,
-) -> dict:
-    """Fine-tune a copy of the shared model on FGSM digits with live curves beside the study's;
-    the record of the run (the fine-tuned model included, unsaved)."""
+) -> background.Run:
+    """Fine-tune a copy of the shared model on FGSM digits in the background; the run's
+    record (its result holds the fine-tuned model, unsaved)."""
     model, _ = get_model(choice)
+    train_set, test_set = train_data(), test_data()
     config = FinetuneConfig(
         rounds=rounds,
         lr=lr,
         eps=eps,
+        gradient=gradient,
         batch_size=64,
         train_limit=train_limit,
         eval_limit=eval_limit,
         attack="fgsm",
         seed=0,
     )
-    monitor = FinetuneMonitor(rounds, study, study_label, key="ft_live")
-    result = adversarial_finetune(
-        model,
-        train_data(),
-        test_data(),
-        config,
-        on_round=monitor.on_round,
-        on_step=monitor.on_step,
-    )
-    monitor.bar.progress(1.0, text=f"Done in {result.seconds:.1f} s")
-    return {
-        "model": result.model,
-        "rows": monitor.rows,
-        "config": result.config,
-        "base": choice.key,
-        "name": choice.name,
-        "label": choice.label,
-        "seconds": result.seconds,
-        "saved": None,
+    per_round = train_set.subset(train_limit).num_batches(64)
+
+    def work(run: background.Run) -> dict:
+        def on_step(info: Progress) -> None:
+            text = (
+                f"round {info.metrics['round']}/{rounds} · step {info.done}/{info.total} · "
+                f"loss on FGSM digits {info.metrics['loss']:.3f}"
+            )
+            _record_step(run, info, text)
+
+        def on_round(info: Progress) -> None:
+            m = info.metrics
+            made, scored = m["train_health"] or {}, m["test_health"] or {}
+            row = {
+                "round": info.done,
+                "clean": 100 * m["clean_accuracy"],
+                "adversarial": 100 * m["adversarial_accuracy"],
+                "train_loss": m["train_loss"],
+                "seconds": m["seconds"],
+                "train_moved": made.get("moved_fraction"),
+                "train_nan": made.get("nonfinite_gradient_fraction"),
+                "test_moved": scored.get("moved_fraction"),
+                "test_nan": scored.get("nonfinite_gradient_fraction"),
+            }
+            with run.lock:
+                run.rows.append(row)
+
+        result = adversarial_finetune(
+            model, train_set, test_set, config, on_round=on_round, on_step=on_step
+        )
+        return {
+            "model": result.model,
+            "rows": list(run.rows),
+            "config": result.config,
+            "base": choice.key,
+            "name": choice.name,
+            "label": choice.label,
+            "seconds": result.seconds,
+            "saved": None,
+            "study": study,
+            "study_label": study_label,
+        }
+
+    context = {
         "study": study,
         "study_label": study_label,
+        "committed": measured_results.committed_finetune(results_path(), choice.name or ""),
     }
+    return background.start("finetune", choice.label, per_round * rounds, work, context)
 
 
 def save_finetuned(last: dict, save_as: str) -> Path:

@@ -9,7 +9,7 @@ import streamlit as st
 from vonedemo import models
 from vonedemo.attack_view import AttackView
 
-from . import charts, compute, text, widgets
+from . import charts, compute, run_views, text, widgets
 from .block_views import BankView, BlockAttackView, CellView, NoiseView
 from .pictures import digit_strip
 
@@ -147,58 +147,35 @@ def home_digit(view: AttackView, eps: float) -> None:
 
 
 # --- training and fine-tuning ------------------------------------------------------------------
-def training_trouble(last: dict) -> None:
-    """A warning when the run did not train (no better than chance, or a rising loss)."""
-    if last.get("trouble"):
-        st.warning(last["trouble"])
+def training_run(run) -> None:
+    """A training run: live while it goes; when done, what was saved and any trouble."""
+    done = run.result
+    if run.status == "done" and done:
+        accuracy = done["test_accuracy"]
+        st.success(
+            f"Saved as **{done['file']}** in `{done['folder']}` — pick it on the other pages."
+        )
+        if done["trouble"]:
+            st.warning(done["trouble"])
+        st.markdown(
+            f"**Last run:** {models.model_label(done['model'])}, saved as `{done['file']}`"
+            + (f", test accuracy {100 * accuracy:.1f}%" if accuracy is not None else "")
+            + f" on {done['test_images']} test digits, {done['seconds']:.1f} s."
+        )
+    run_views.training(run, "tr_run")
 
 
-def last_training(last: dict) -> None:
-    """The last training run of this session: what was saved, and its curves."""
-    training_trouble(last)
-    accuracy = last["test_accuracy"]
-    st.markdown(
-        f"**Last run:** {models.model_label(last['model'])}, saved as `{last['file']}`"
-        + (f", test accuracy {100 * accuracy:.1f}%" if accuracy is not None else "")
-        + f", {last['seconds']:.1f} s."
-    )
-    a, b = st.columns(2)
-    loss = charts.loss_figure(last["steps"], last["losses"], last["total_steps"])
-    a.plotly_chart(loss, key="tr_last_loss")
-    b.plotly_chart(
-        charts.accuracy_figure(last["epochs"], last["planned_epochs"]), key="tr_last_acc"
-    )
-
-
-def last_finetuning(last: dict) -> None:
-    """The last fine-tuning run of this session: its curves beside the study's."""
-    st.markdown(
-        f"**Last run:** {last['label']}, {len(last['rows']) - 1} rounds in {last['seconds']:.1f} s."
-    )
-    st.plotly_chart(
-        charts.finetune_figure(
-            last["rows"], last["config"]["rounds"], last["study"], last["study_label"]
-        ),
-        key="ft_last_chart",
-    )
-
-
-def finetune_rounds(rows: list[dict]) -> None:
-    """Clean and adversarial accuracy after each fine-tuning round, as a table."""
-    st.dataframe(
-        [
-            {
-                "round": r["round"],
-                "clean %": round(r["clean"], 1),
-                "adversarial %": round(r["adversarial"], 1),
-                "train loss": None if r["train_loss"] is None else round(r["train_loss"], 3),
-                "seconds": round(r["seconds"], 1),
-            }
-            for r in rows
-        ],
-        hide_index=True,
-        key="ft_rounds_table",
-    )
+def finetuning_run(run) -> None:
+    """A fine-tuning run: live while it goes, beside the study's curves and the committed
+    run's; when done, how long it took."""
+    done = run.result
+    study, label, committed = (run.context.get(k) for k in ("study", "study_label", "committed"))
+    if run.status == "done" and done:
+        st.markdown(
+            f"**Last run:** {done['label']}, {len(done['rows']) - 1} rounds in "
+            f"{done['seconds']:.1f} s."
+        )
+    run_views.finetuning(run, "ft_run", study, label, committed)
 
 
 # --- inside the VOneBlock ----------------------------------------------------------------------

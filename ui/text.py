@@ -255,3 +255,45 @@ COMPARE_COLUMNS = (
     "the share of images that survive every attack of the audit. — means not measured, or no "
     "figure in the study."
 )
+
+
+# --- background runs (training, fine-tuning) ---------------------------------------------------
+RUN_GOES_ON = (
+    "The run goes on in the background: changing a control, visiting another page or "
+    "reloading does not stop it, and this page finds it again."
+)
+RUN_GONE = (
+    "The run this link points to is not in the app any more (the app was restarted, or the "
+    "link is old). Start a new one below."
+)
+RUN_QUEUED = "⏳ Queued: other people's runs go first; this one starts when a slot is free."
+FINETUNE_GRADIENT_HELP = (
+    "For the attack that makes the training digits and the one that scores the test digits. "
+    "raw: the study's — on a VOne model its gradient is NaN and FGSM moves nothing; "
+    "repaired: defined as 0 there, so the attack works."
+)
+FINETUNE_STALLED = (
+    "The attack that made the training digits moved none of them — its gradient was undefined "
+    '(NaN) — so this model was fine-tuned on clean digits, and its "FGSM accuracy" is clean '
+    "accuracy. Choose the *repaired* gradient to fine-tune on real adversarial digits."
+)
+
+
+def finetune_reading(rows: list[dict], stalled: bool) -> str:
+    """One sentence under the fine-tuning chart: what its curves show."""
+    if len(rows) < 2:
+        return "Round 0 is the model before fine-tuning; the curves grow round by round."
+    first, last = rows[0], rows[-1]
+    if stalled:
+        return (
+            f"Both curves stay near where they started (FGSM {first['adversarial']:.0f}% → "
+            f"{last['adversarial']:.0f}%): the model never saw an adversarial digit. The study's "
+            "VOneNet curves (dashed) are flat for the same reason."
+        )
+    return (
+        f"FGSM accuracy went from {first['adversarial']:.0f}% before fine-tuning to "
+        f"{last['adversarial']:.0f}% after round {last['round']}, clean accuracy from "
+        f"{first['clean']:.0f}% to {last['clean']:.0f}%: the model learns to resist the FGSM "
+        "digits it trains on, as the study's baselines did (dashed). Whether that survives a "
+        "stronger attack than FGSM is the audit's question (*Is it real?*)."
+    )

@@ -196,6 +196,26 @@ def eps_curves(measured: dict[str, dict], names: Sequence[str]) -> dict[str, lis
     }
 
 
+def committed_finetune(summary_file: str | Path, name: str) -> dict | None:
+    """The fine-tuning curves ``reproduce`` committed for ``name`` — {"clean", "adversarial"
+    (% per round, round 0 first), "train_images", "test_images"} — or None."""
+    try:
+        summary = json.loads(Path(summary_file).read_text())
+        row, config = summary["models"][name]["finetune"], summary["config"]
+        clean = [float(v) for v in row["clean"]]
+        adversarial = [float(v) for v in row["adversarial"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not clean or len(clean) != len(adversarial):
+        return None
+    return {
+        "clean": clean,
+        "adversarial": adversarial,
+        "train_images": config.get("finetune_train_limit"),
+        "test_images": config.get("finetune_eval_limit"),
+    }
+
+
 # --- audit reports -----------------------------------------------------------------------------
 def merge_audit_reports(saved: dict | None, fresh: dict) -> dict:
     """A freshly run audit over a saved one: the fresh run's configuration, and its models
