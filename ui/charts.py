@@ -8,13 +8,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-RIGHT, WRONG = "#2e9d4f", "#d43c3c"
-CLEAN_COLOUR, ADV_COLOUR = "#3b6fd1", "#e0742b"
-STUDY_GREY = "#8a8799"
-_LAYOUT = {
-    "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-    "legend": {"orientation": "h", "y": -0.2},
-}
+from vonedemo import models, style
+from vonedemo.style import ADVERSARIAL as ADV_COLOUR
+from vonedemo.style import CLEAN as CLEAN_COLOUR
+from vonedemo.style import RIGHT, STUDY_GREY
+
+_LAYOUT = {"margin": style.MARGIN, "legend": style.LEGEND}
 
 
 @st.cache_data(max_entries=128, show_spinner=False)  # built again on every rerun otherwise
@@ -141,7 +140,7 @@ def finetune_figure(
                     y=values,
                     mode="lines+markers",
                     name=f"committed run {key}",
-                    line={"color": colour, "dash": "dot", "width": 1.5},
+                    line={"color": colour, "dash": style.COMMITTED_DASH, "width": 1.5},
                     marker={"size": 4},
                 )
             )
@@ -155,7 +154,7 @@ def finetune_figure(
                     y=values,
                     mode="lines",
                     name=f"study {key} ({study_label})",
-                    line={"color": colour, "dash": "dash", "width": 1.5},
+                    line={"color": colour, "dash": style.STUDY_DASH, "width": 1.5},
                     opacity=0.6,
                 )
             )
@@ -214,23 +213,27 @@ def compare_bars(rows: Sequence[dict]) -> go.Figure:
 
 
 def eps_figure(curves: dict[str, Sequence[dict]]) -> go.Figure:
-    """Accuracy (%) against eps, one line per model; VOne models dashed."""
+    """Accuracy (%) against eps, one line per model (keyed by label): baselines solid,
+    VOneNets dotted, a baseline and its twin in one colour."""
     fig = go.Figure()
-    for label, points in curves.items():
+    names = {models.model_label(n): n for n in models.list_models()}
+    for i, (label, points) in enumerate(curves.items()):
         if not points:
             continue
-        dash = "dash" if label.lower().startswith("vone") else "solid"
+        name = names.get(label, label)
         fig.add_trace(
             go.Scatter(
                 x=[p["eps"] for p in points],
                 y=[p["accuracy"] for p in points],
                 mode="lines+markers",
                 name=label,
-                line={"dash": dash},
+                line={"dash": style.family_dash(label), "color": style.pair_colour(name, i)},
             )
         )
     fig.add_vline(
-        x=0.35, line={"color": STUDY_GREY, "dash": "dot"}, annotation_text="study's eps 0.35"
+        x=0.35,
+        line={"color": STUDY_GREY, "dash": style.STUDY_DASH},
+        annotation_text="study's eps 0.35",
     )
     fig.update_layout(
         title="FGSM accuracy against eps",

@@ -9,21 +9,9 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from . import style
 from .files import atomic_write
 from .models import model_label
-
-PALETTE = [
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-]
 
 
 def finetune_figure(curves: dict[str, dict], study: dict[str, dict | None]) -> go.Figure:
@@ -35,7 +23,7 @@ def finetune_figure(curves: dict[str, dict], study: dict[str, dict | None]) -> g
     for i, name in enumerate(names):
         r, c = i // cols + 1, i % cols + 1
         first = i == 0
-        for key, color in (("clean", PALETTE[0]), ("adversarial", PALETTE[3])):
+        for key, color in (("clean", style.CLEAN), ("adversarial", style.ADVERSARIAL)):
             ours = curves[name][key]
             fig.add_trace(
                 go.Scatter(
@@ -60,7 +48,7 @@ def finetune_figure(curves: dict[str, dict], study: dict[str, dict | None]) -> g
                         name=f"study: {key}",
                         legendgroup=f"study-{key}",
                         showlegend=first,
-                        line={"color": color, "dash": "dash"},
+                        line={"color": color, "dash": style.STUDY_DASH},
                     ),
                     row=r,
                     col=c,
@@ -69,7 +57,7 @@ def finetune_figure(curves: dict[str, dict], study: dict[str, dict | None]) -> g
     fig.update_layout(
         height=330 * rows,
         title="Fine-tuning on FGSM images: accuracy (%) per round",
-        legend={"orientation": "h", "y": -0.08},
+        legend=style.LEGEND,
     )
     fig.update_xaxes(title_text="round")
     return fig
@@ -80,10 +68,10 @@ def accuracy_bars(rows: list[dict]) -> go.Figure:
     labels = [model_label(r["model"]) for r in rows]
     fig = go.Figure()
     for key, name, color, pattern in (
-        ("study_clean", "study: clean", PALETTE[0], "/"),
-        ("clean", "ours: clean", PALETTE[0], ""),
-        ("study_fgsm", "study: FGSM 0.35", PALETTE[3], "/"),
-        ("fgsm", "ours: FGSM 0.35", PALETTE[3], ""),
+        ("study_clean", "study: clean", style.CLEAN, "/"),
+        ("clean", "ours: clean", style.CLEAN, ""),
+        ("study_fgsm", "study: FGSM 0.35", style.ADVERSARIAL, "/"),
+        ("fgsm", "ours: FGSM 0.35", style.ADVERSARIAL, ""),
     ):
         fig.add_bar(
             x=labels,
@@ -105,10 +93,11 @@ def accuracy_bars(rows: list[dict]) -> go.Figure:
 def eps_curves_figure(
     curves: dict[str, list[dict]], title: str = "Accuracy vs eps (FGSM)"
 ) -> go.Figure:
-    """curves: name → [{eps, accuracy (%) [, low, high]}]; dashed for baselines, solid for VOne."""
+    """curves: name → [{eps, accuracy (%) [, low, high]}]; baselines solid, VOneNets dotted, a
+    baseline and its twin in one colour."""
     fig = go.Figure()
     for i, (name, points) in enumerate(curves.items()):
-        color = PALETTE[i % len(PALETTE)]
+        color = style.pair_colour(name, i)
         x = [p["eps"] for p in points]
         y = [p["accuracy"] for p in points]
         error = None
@@ -125,10 +114,15 @@ def eps_curves_figure(
             mode="lines+markers",
             name=model_label(name),
             error_y=error,
-            line={"color": color, "dash": "solid" if name.startswith("vone") else "dash"},
+            line={"color": color, "dash": style.family_dash(name)},
         )
     fig.update_layout(
-        title=title, xaxis_title="eps", yaxis_title="accuracy (%)", yaxis_range=[0, 100]
+        title=title,
+        xaxis_title="eps",
+        yaxis_title="accuracy (%)",
+        yaxis_range=[0, 100],
+        legend=style.LEGEND,
+        margin={**style.MARGIN, "t": 90},
     )
     return fig
 
