@@ -5,10 +5,9 @@ whoever runs the process.
 
 Why the allocator matters here: a VOneBlock pass over 32 digits makes tensors of 51 MB (512
 maps of 28x28 per image). glibc hands blocks that large out by ``mmap`` and returns them to the
-kernel on ``free``, so every pass page-faults all of its large tensors in again — measured at
-about 0.7 ms per image per fresh map-sized tensor on this project's 2-core reference machine,
-as much as a Gabor convolution. Raising glibc's mmap and trim thresholds keeps freed blocks in
-the heap for the next pass (see ``benchmarks/RESULTS.md``, "Allocator").
+kernel on ``free``, so every pass page-faults all of its large tensors in again, which costs
+about as much as a Gabor convolution. Raising glibc's mmap and trim thresholds keeps freed
+blocks in the heap for the next pass (the figures: ``benchmarks/RESULTS.md``, "Allocator").
 """
 
 from __future__ import annotations
@@ -38,9 +37,8 @@ def tune_allocator() -> bool:
 
     Blocks kept for reuse are kept per malloc arena, and glibc opens up to 8 arenas per core
     for a many-threaded process (the app: one script thread per browser session). Arenas are
-    capped at one per core (unless ``MALLOC_ARENA_MAX`` is set): in 20-session load tests
-    the app's peak memory was then 1.15-1.22 GB, against 1.40 GB uncapped and 1.20 GB with
-    the default allocator.
+    capped at one per core (unless ``MALLOC_ARENA_MAX`` is set), which keeps the app's peak
+    memory under many sessions near the default allocator's (README, "Running it for a class").
     """
     global _tuned
     if _tuned is not None:
