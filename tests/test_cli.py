@@ -90,3 +90,43 @@ def test_module_entry_point_help():
             timeout=120,
         )
         assert result.returncode == 0 and "usage" in result.stdout
+
+
+def _drawn_seven(path: Path) -> Path:
+    from PIL import ImageDraw
+
+    picture = Image.new("L", (280, 280), 255)  # dark ink on white paper, as a pen draws it
+    draw = ImageDraw.Draw(picture)
+    draw.line((60, 60, 220, 60), fill=0, width=18)
+    draw.line((220, 60, 120, 250), fill=0, width=18)
+    picture.save(path)
+    return path
+
+
+def test_predict_gives_every_model_s_answer_on_a_drawn_digit(tmp_path, capsys):
+    import json
+
+    seven = _drawn_seven(tmp_path / "seven.png")
+    assert main(["predict", str(seven), "--json", "--models", "basic-cnn", "vone-mlp"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    answer = json.loads(lines[0])
+    assert answer["file"] == str(seven) and set(answer["predictions"]) == {"basic-cnn", "vone-mlp"}
+    for prediction in answer["predictions"].values():
+        assert prediction["label"] == 7 and 0.5 < prediction["confidence"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [("empty", "empty"), ("truncated", "truncated or damaged"), ("text", "not a picture")],
+)
+def test_predict_refuses_a_bad_file_with_one_error_line(tmp_path, capsys, kind, message):
+    seven = _drawn_seven(tmp_path / "seven.png")
+    whole = seven.read_bytes()
+    bad = tmp_path / "bad.png"
+    bad.write_bytes({"empty": b"", "truncated": whole[: len(whole) // 2], "text": b"hello"}[kind])
+    assert main(["predict", str(seven), str(bad), "--models", "basic-cnn"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"{seven}: basic-cnn 7 (")  # the good file is still answered
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith(f"error: {bad}: ") and message in errors[0]

@@ -236,6 +236,36 @@ def cmd_attack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .digit import DigitImageError, preprocess
+
+    names = args.models or list(STUDY_MODELS)
+    loaded = {name: load_pretrained(name)[0] for name in names}
+    failed = 0
+    for path in args.images:
+        try:
+            if not path.is_file():
+                raise DigitImageError(f"{path}: no such file")
+            digit = preprocess(path.read_bytes())
+        except (DigitImageError, OSError) as e:
+            print(f"error: {path}: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        torch.manual_seed(args.seed)  # the VOneNets' noise: the same answer every time
+        answers = {}
+        for name, model in loaded.items():
+            probs = torch.softmax(predict(model, digit[None]).float(), 1)[0]
+            answers[name] = {"label": int(probs.argmax()), "confidence": float(probs.max())}
+        if args.json:
+            print(json.dumps({"file": str(path), "predictions": answers}))
+        else:
+            shown = ", ".join(
+                f"{name} {a['label']} ({100 * a['confidence']:.0f}%)" for name, a in answers.items()
+            )
+            print(f"{path}: {shown}")
+    return 2 if failed else 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduce import ReproduceConfig, reproduce, update_readme, write_outputs
 
@@ -510,6 +540,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep other models already in --out (same settings; parallel runs merge safely)",
     )
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser(
+        "predict", help="every model's answer on pictures of your own digits (PNG, JPEG, WebP)"
+    )
+    p.add_argument("images", type=Path, nargs="+", help="picture files, one digit each")
+    p.add_argument(
+        "--models", nargs="+", help=f"shipped models (default: {' '.join(STUDY_MODELS)})"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per line and file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the VOneNets' noise")
+    p.set_defaults(func=cmd_predict)
 
     for name, helptext, func in (
         ("evaluate", "accuracy, clean and under attack, with gradient health", cmd_evaluate),
