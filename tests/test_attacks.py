@@ -243,3 +243,56 @@ def test_study_fgsm_on_a_vone_model_stalls_with_raw_gradient_and_moves_when_repa
     assert fixed.nonfinite_fraction == 0 and fixed.linf == pytest.approx(0.35, abs=1e-6)
     assert not torch.equal(adv_fix, images)
     _assert_unchanged(model, snap)  # neither gradient choice touches the model
+
+
+# --- targeted attacks ----------------------------------------------------------------------------
+@pytest.mark.parametrize("attack", ["fgsm", "pgd"])
+@pytest.mark.parametrize("name", list_models())
+def test_targeted_attack_invariants_on_every_model(name, attack, digits):
+    model = tiny_model(name)
+    images, labels = digits[0][:4], digits[1][:4]
+    target = (labels + 3) % 10
+    snap = _snapshot(model)
+    run = create_attack(attack, **ATTACK_CASES[attack])
+    for eps in (0.0, 0.2):
+        adv = run(model, images, labels, eps, target=target)
+        assert adv.min() >= 0 and adv.max() <= 1
+        assert (adv - images).abs().max() <= eps + EPS_TOL
+        if eps == 0:
+            assert torch.equal(adv, images)
+    _assert_unchanged(model, snap)
+
+
+def test_targeted_pgd_makes_a_trained_baseline_read_the_target(test_data):
+    from vonedemo import create_model
+
+    model = create_model("basic-cnn", pretrained=True)
+    images, labels = test_data.images[:32], test_data.labels[:32]
+    target = (labels + 1) % 10
+    adv = pgd(model, images, labels, 0.35, steps=20, step_size=0.05, target=target)
+    with torch.no_grad():
+        reached = (model(adv).argmax(1) == target).float().mean().item()
+    assert reached >= 0.8  # most digits now read as the class asked for
+    untargeted = pgd(model, images, labels, 0.35, steps=20, step_size=0.05)
+    with torch.no_grad():
+        assert (model(untargeted).argmax(1) == target).float().mean().item() < reached
+
+
+def test_targeted_fgsm_steps_down_the_targets_loss(digits):
+    model = tiny_model("basic-cnn")
+    images, labels = digits
+    target = (labels + 5) % 10
+    x = images.clone().requires_grad_(True)
+    F.cross_entropy(model(x), target).backward()
+    expected = torch.clamp(images - 0.3 * x.grad.sign(), 0, 1)
+    assert torch.equal(fgsm(model, images, labels, 0.3, target=target), expected)
+
+
+def test_runner_up_targets_are_the_second_most_likely_class(digits):
+    from vonedemo.attacks import runner_up_targets
+
+    model = tiny_model("basic-cnn")
+    images, _ = digits
+    with torch.no_grad():
+        order = model(images).argsort(1, descending=True)
+    assert torch.equal(runner_up_targets(model, images), order[:, 1])

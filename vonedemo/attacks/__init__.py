@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 
 from ..models import UnknownNameError
-from .base import GradientHealth, check_batch, check_eps, input_gradient
+from .base import GradientHealth, check_batch, check_eps, input_gradient, runner_up_targets
 from .fgsm import fgsm
 from .pgd import pgd
 from .square import square
@@ -58,6 +58,7 @@ __all__ = [
     "input_gradient",
     "list_attacks",
     "pgd",
+    "runner_up_targets",
     "square",
     "attack_description",
 ]

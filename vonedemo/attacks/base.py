@@ -178,3 +178,9 @@ def input_gradient(
                 (grad,) = torch.autograd.grad(loss, x)
             total = total + grad
     return total / eot_samples
+
+
+def runner_up_targets(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Each image's second most likely class: the easiest target of a targeted attack."""
+    with torch.no_grad():
+        return model(images.detach()).topk(2, dim=1).indices[:, 1]

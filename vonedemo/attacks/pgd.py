@@ -1,10 +1,11 @@
 """PGD — projected gradient descent in L∞ (Madry et al., 2018).
 
     x⁰ = x + U(-eps, eps) (random start) or x
-    xᵗ⁺¹ = clamp(Π_{‖·−x‖∞ ≤ eps}(xᵗ + α · sign(∇x CE(model(xᵗ), y))), 0, 1)
+    xᵗ⁺¹ = clamp(Π_{‖·−x‖∞ ≤ eps}(xᵗ + α · sign(∇x CE(model(xᵗ), y))), 0, 1)      untargeted
+    xᵗ⁺¹ = clamp(Π_{‖·−x‖∞ ≤ eps}(xᵗ − α · sign(∇x CE(model(xᵗ), t))), 0, 1)      towards class t
 
 With ``restarts > 1`` the attack runs again from new random starts and keeps, per image, the
-first result the model misclassifies. ``eot_samples``, ``gradient`` and ``noise`` work as in
+first result that succeeds (misclassified; with a ``target``, classified as the target). ``eot_samples``, ``gradient`` and ``noise`` work as in
 :func:`vonedemo.attacks.fgsm`. One step of size eps without random start equals FGSM.
 
 Example::
@@ -43,10 +44,15 @@ def pgd(
     noise_seed: int = 0,
     seed: int | None = 0,
     health: GradientHealth | None = None,
+    target: torch.Tensor | None = None,
 ) -> torch.Tensor:
     eps = check_eps(eps)
     step_size = check_eps(step_size, "step_size")
     check_batch(images, labels)
+    if target is not None:
+        check_batch(images, target)
+    # Untargeted: ascend the loss to the label; targeted: descend it to the target class.
+    aim, direction = (labels, 1.0) if target is None else (target, -1.0)
     steps = check_count(steps, "steps")
     restarts = check_count(restarts, "restarts")
     eot_samples = check_count(eot_samples, "eot_samples")
@@ -75,7 +81,7 @@ def pgd(
             grad = input_gradient(
                 model,
                 adv,
-                labels,
+                aim,
                 eot_samples=eot_samples,
                 gradient=gradient,
                 noise=noise,
@@ -83,13 +89,14 @@ def pgd(
             )
             if health is not None:
                 health.add_gradient(grad)
-            adv = adv + step_size * torch.sign(grad)
+            adv = adv + direction * step_size * torch.sign(grad)
             adv = torch.clamp(torch.min(torch.max(adv, lower), upper), 0.0, 1.0)
         if restarts == 1:
             best = adv
             break
         with torch.no_grad():
-            fooled = model(adv).argmax(1) != labels
+            predicted = model(adv).argmax(1)
+        fooled = predicted != labels if target is None else predicted == target
         best[undone] = adv[undone]  # not yet fooled: take this try (the last one stands)
         undone &= ~fooled
         if not undone.any():
