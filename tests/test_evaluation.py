@@ -95,3 +95,24 @@ def test_allocator_tuning_is_applied_once_and_can_be_declined():
     assert _tuned_in_fresh_process({"VONEDEMO_ALLOCATOR": "default"}) == "False False default"
     # the user's own glibc settings win
     assert _tuned_in_fresh_process({"MALLOC_MMAP_THRESHOLD_": "65536"}) == "False False default"
+
+
+def test_a_targeted_evaluation_counts_the_images_that_reached_their_target(test_data):
+    from vonedemo import create_model
+
+    model = create_model("basic-cnn", pretrained=True)
+    options = {"steps": 10, "step_size": 0.05}
+    fixed = evaluate_attack(
+        model, test_data, "pgd", 0.35, limit=40, attack_options=options, target=3
+    )
+    assert fixed.target_reached >= 0.7 and fixed.accuracy <= 0.3
+    easiest = evaluate_attack(
+        model, test_data, "pgd", 0.1, limit=40, attack_options=options, target="runner-up"
+    )
+    hardest = evaluate_attack(
+        model, test_data, "pgd", 0.1, limit=40, attack_options=options, target=3
+    )
+    assert easiest.target_reached > hardest.target_reached  # the runner-up is the nearer class
+    assert evaluate_attack(model, test_data, "fgsm", 0.1, limit=40).target_reached is None
+    with pytest.raises(ValueError, match="runner-up"):
+        evaluate_attack(model, test_data, "fgsm", 0.1, limit=4, target=11)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .attacks import GradientHealth, create_attack
+from .attacks import GradientHealth, check_target, create_attack, target_classes
 from .data import MNISTData
 
 
@@ -52,6 +52,8 @@ class AttackEvaluation:
     # its gradient pass *is* a clean forward pass), else None. For a noisy model it is one
     # noise draw, like any clean pass.
     clean_accuracy: float | None = None
+    # A targeted attack's success: the share of images now classified as their target.
+    target_reached: float | None = None
 
 
 def evaluate_attack(
@@ -64,40 +66,51 @@ def evaluate_attack(
     limit: int | None = None,
     attack_options: dict | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    target: int | str | None = None,
 ) -> AttackEvaluation:
     """``evaluate_attack(model, data, attack="fgsm", eps=0.35, *, batch_size=250, limit=None,
-    attack_options=None, on_batch=None) -> AttackEvaluation``
+    attack_options=None, on_batch=None, target=None) -> AttackEvaluation``
 
     Attack every image of ``data`` (the first ``limit``) with ``attack`` at ``eps`` and
     return an :class:`AttackEvaluation`: the accuracy on the adversarial images, the per-image
     outcomes, the attack's gradient health and, for FGSM with the model's own noise, the clean
     accuracy of the same pass. ``attack_options`` go to :func:`~vonedemo.attacks.create_attack`;
-    ``on_batch(done, total)`` counts the images attacked so far. The model is not changed.
+    ``on_batch(done, total)`` counts the images attacked so far. ``target`` (a class 0-9, or
+    ``"runner-up"``: each image's second most likely class) makes the attack targeted; the
+    result then says how many images reached their target. The model is not changed.
 
     Example::
 
         >>> result = evaluate_attack(model, load_mnist("test"), "fgsm", 0.35, limit=1000)
         >>> result.accuracy, result.health.sentence()
     """
+    target = check_target(target)
     options = dict(attack_options or {})
     clean_from_attack = attack == "fgsm" and options.get("noise") is None
     attack_fn = create_attack(attack, **options)
     data = data.subset(limit)
     health = GradientHealth()
-    outcome, clean_correct = [], 0
+    outcome, clean_correct, reached = [], 0, 0
     for images, labels in data.batches(batch_size):
         clean_logits: list[torch.Tensor] = []
         extra = {"on_clean_logits": clean_logits.append} if clean_from_attack else {}
+        aims = target_classes(model, images, target)
+        if aims is not None:
+            extra["target"] = aims
         adv = attack_fn(model, images, labels, eps, health=health, **extra)
         if clean_logits:
             clean_correct += int((clean_logits[0].argmax(1) == labels).sum())
-        outcome.append(predict(model, adv, batch_size).argmax(1) == labels)
+        predicted = predict(model, adv, batch_size).argmax(1)
+        outcome.append(predicted == labels)
+        if aims is not None:
+            reached += int((predicted == aims).sum())
         if on_batch:
             on_batch(sum(len(o) for o in outcome), len(data))
     correct = torch.cat(outcome) if outcome else torch.zeros(0, dtype=torch.bool)
     acc = int(correct.sum()) / len(correct) if len(correct) else 0.0
     clean = clean_correct / len(correct) if clean_from_attack and len(correct) else None
-    return AttackEvaluation(acc, correct, health, float(eps), attack, clean)
+    success = reached / len(correct) if target is not None and len(correct) else None
+    return AttackEvaluation(acc, correct, health, float(eps), attack, clean, success)
 
 
 def adversarial_accuracy(

@@ -12,7 +12,16 @@ from collections.abc import Callable
 import torch
 
 from ..models import UnknownNameError
-from .base import GradientHealth, check_batch, check_eps, input_gradient, runner_up_targets
+from .base import (
+    RUNNER_UP,
+    GradientHealth,
+    check_batch,
+    check_eps,
+    check_target,
+    input_gradient,
+    runner_up_targets,
+    target_classes,
+)
 from .fgsm import fgsm
 from .pgd import pgd
 from .square import square
@@ -50,6 +59,9 @@ def create_attack(name: str, **options) -> Attack:
 
 
 __all__ = [
+    "RUNNER_UP",
+    "check_target",
+    "target_classes",
     "GradientHealth",
     "check_batch",
     "check_eps",

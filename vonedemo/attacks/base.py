@@ -184,3 +184,27 @@ def runner_up_targets(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Each image's second most likely class: the easiest target of a targeted attack."""
     with torch.no_grad():
         return model(images.detach()).topk(2, dim=1).indices[:, 1]
+
+
+RUNNER_UP = "runner-up"  # a target choice: each image's second most likely class
+
+
+def check_target(target: object) -> int | str | None:
+    """A target choice: None (untargeted), a class 0-9, or ``"runner-up"``."""
+    if target is None or target == RUNNER_UP:
+        return target
+    if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target <= 9:
+        raise ValueError(f"target must be None, a class 0-9 or {RUNNER_UP!r}, got {target!r}")
+    return int(target)
+
+
+def target_classes(
+    model: nn.Module, images: torch.Tensor, target: int | str | None
+) -> torch.Tensor | None:
+    """The target class of every image for a target choice (None: untargeted)."""
+    target = check_target(target)
+    if target is None:
+        return None
+    if target == RUNNER_UP:
+        return runner_up_targets(model, images)
+    return torch.full((images.shape[0],), int(target), dtype=torch.int64, device=images.device)
