@@ -1,6 +1,6 @@
 """The audit page's views of an audit report: verdicts, the chart, the tables and the checks.
 The saved audit and a quick one run in the app are shown apart, each with its own sample: a
-20-digit estimate never mixes into the 1,000-digit table."""
+small estimate never mixes into the full table."""
 
 from __future__ import annotations
 

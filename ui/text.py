@@ -167,7 +167,7 @@ def _pct(value: float) -> str:
 
 
 def _also(f, values: dict[float, float]) -> str:
-    """ " (0.1: 4.9%)": the other budgets' figures, for a sentence about the first."""
+    """ " (0.1: x%)": the other budgets' figures, for a sentence about the first."""
     rest = [f"{e:g}: {_pct(values[e])}" for e in f.eps[1:] if e in values]
     return f" ({', '.join(rest)})" if rest else ""
 
@@ -281,7 +281,7 @@ def overall_verdict(findings: list) -> str:
 
 
 def worst_case_title(f) -> str:
-    """An expander's title: "Basic-CNN — not robust: worst case 0.0% at eps 0.35 · 33.0% at 0.1"."""
+    """An expander's title: "MODEL — LEVEL: worst case x% at eps 0.35 · y% at 0.1"."""
     parts = [f"{_pct(f.worst_case[f.primary_eps])} at eps {f.primary_eps:g}"]
     parts += [f"{_pct(f.worst_case[e])} at {e:g}" for e in f.eps[1:] if e in f.worst_case]
     return f"{f.label} — {verdict_level(f).lower()}: worst case {' · '.join(parts)}"

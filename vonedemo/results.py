@@ -216,7 +216,7 @@ def read_audit_report(path: str | Path) -> tuple[dict | None, list[str]]:
 STUDY_STALLED_CHECK = "study's FGSM moves the images"
 DOUBLING_CHECK = "doubling the attack's effort changes < 1 point"
 _EPS_SUFFIX = re.compile(r"^(?P<key>.*?) \(eps (?P<eps>[0-9.]+)\)$")
-# The doubling check's sentence: "... moved accuracy by +6.0 points (58.0% → 52.0%, 100 images)."
+# The doubling check's sentence: "... moved accuracy by +X points (A% → B%, N images)."
 _DOUBLING_FIGURES = re.compile(
     r"by (?P<change>[+-]?[0-9.]+) points \((?P<before>[0-9.]+)% → (?P<after>[0-9.]+)%, "
     r"(?P<images>[0-9,]+) images\)"
