@@ -485,16 +485,83 @@ def test_tiny_mode_models_are_frozen_and_shared(app_env):
 REAL = "pages/6_Is_it_real.py"
 
 
-def test_is_it_real_page_runs_a_quick_audit_and_reads_saved_ones(app_env):
+def page_elements(at: AppTest) -> list:
+    """Every element of the page's main area, in the order a reader meets them."""
+
+    def walk(node):
+        yield node
+        for child in getattr(node, "children", {}).values():
+            yield from walk(child)
+
+    return list(walk(at.main))
+
+
+def element_view(element) -> tuple[str, str]:
+    """(an element's type, what it shows): a table as JSON, a chart as its figure."""
+    kind = getattr(element, "type", type(element).__name__)
+    if kind == "plotly_chart":
+        return kind, element.proto.spec
+    if kind in ("expander", "selectbox", "button", "select_slider"):
+        return kind, str(element.label)
+    value = getattr(element, "value", None)
+    if hasattr(value, "to_json"):
+        return kind, value.to_json()
+    return kind, str(value)
+
+
+def saved_audit_view(at: AppTest) -> list[tuple[str, str]]:
+    """Everything the page shows above the quick audit's section, in order."""
+    shown = []
+    for element in page_elements(at):
+        view = element_view(element)
+        if view == ("subheader", "Run a quick audit now"):
+            return shown
+        shown.append(view)
+    raise AssertionError("no quick audit section")
+
+
+@pytest.fixture
+def progress_values(monkeypatch) -> list[tuple[float, str]]:
+    """Every (value, text) that any st.progress bar is set to, in order."""
+    from streamlit.elements.progress import ProgressMixin
+
+    seen: list[tuple[float, str]] = []
+    original = ProgressMixin.progress
+
+    def record(self, value, text=None, **kwargs):
+        seen.append((float(value), text or ""))
+        return original(self, value, text=text, **kwargs)
+
+    monkeypatch.setattr(ProgressMixin, "progress", record)
+    return seen
+
+
+def test_is_it_real_page_runs_a_quick_audit_and_reads_saved_ones(app_env, progress_values):
     at = open_page(REAL)
     assert any("No precomputed audit" in i.value for i in at.info)
     at.select_slider(key="real_limit").set_value(20)
     run(at.button(key="real_run").click())
+    # The quick audit stands in its own section, named by its model and its sample.
+    quick = [h.value for h in at.subheader if h.value.startswith("Quick audit of")]
+    assert quick == ["Quick audit of Basic-CNN on 20 test digits — shown on its own"]
     body = texts(at)
-    assert "Basic-CNN" in body and "worst case 0.35" in body
+    assert "Basic-CNN" in body and "Accuracy (%) on the same 20 test digits" in body
+    assert [e.label for e in at.expander][0].startswith("Basic-CNN — ")
+    assert "worst case" in at.expander[0].label and "{" not in at.expander[0].label
     checks = [s.value for s in at.success] + [w.value for w in at.warning]  # one line per check
-    assert any(c.startswith("eps 0 equals clean") for c in checks)
-    assert any(c.startswith("near chance at eps 0.5") for c in checks)
+    assert any("at eps 0 the attack scores clean accuracy" in c for c in checks)
+    assert any("At eps 0.5" in c for c in checks)
+    # One bar over the whole audit: it only moves forward, through every stage, to the end.
+    bar = [(v, t) for v, t in progress_values if "Basic-CNN on 20 digits" in t]
+    values = [v for v, _ in bar]
+    assert len(values) > 10 and values == sorted(values), values
+    assert values[0] < 0.1 and values[-1] == 1.0  # (st.progress's first call is bound early)
+    assert bar[-1][1].startswith("Done")
+    assert any("the attacks" in t for _, t in bar) and any(
+        "accuracy against eps" in t for _, t in bar
+    )
+    assert any(0.6 <= v < 0.9 for v in values)  # the curves continue where the attacks ended
+
     saved = app_env / "results" / "audit"
     saved.mkdir(parents=True)
     report = at.session_state["real_fresh"]
@@ -503,6 +570,104 @@ def test_is_it_real_page_runs_a_quick_audit_and_reads_saved_ones(app_env):
     assert "Basic-CNN" in texts(at2) and not any(
         "No precomputed audit" in i.value for i in at2.info
     )
+
+
+def test_a_staged_bar_counts_on_across_stages_and_never_goes_back():
+    """The quick audit's bar: each stage reports its own done/total (the attacks 1..14, then the
+    curves 1..20); the bar continues where the last stage ended, and a late event of a stage
+    left behind moves nothing."""
+    from types import SimpleNamespace
+
+    from ui.progress import ProgressBar
+    from vonedemo.progress import Progress
+
+    bar = ProgressBar(
+        "Auditing",
+        stages=(("audit", "the attacks", 0.6), ("curves", "curves", 0.3)),
+        after="checks",
+    )
+    seen = []
+    bar.bar = SimpleNamespace(progress=lambda value, text: seen.append((value, text)))
+    for i in range(1, 15):
+        bar(Progress("audit basic-cnn", i, 14))
+    bar(Progress("curves basic-cnn", 1, 20))
+    bar(Progress("audit basic-cnn", 12, 14))  # late: ignored
+    for i in range(2, 21):
+        bar(Progress("curves basic-cnn", i, 20))
+    values = [v for v, _ in seen]
+    assert values == sorted(values) and len(values) == 14 + 20
+    assert values[13] == pytest.approx(0.6) and values[14] == pytest.approx(0.6 + 0.3 / 20)
+    assert seen[0][1] == "Auditing · step 1 of 3: the attacks 1/14"
+    assert seen[14][1] == "Auditing · step 2 of 3: curves 1/20"
+    assert seen[-1] == (pytest.approx(0.9), "Auditing · step 3 of 3: checks…")
+    with pytest.raises(ValueError, match="known: \\['audit', 'curves'\\]"):
+        bar(Progress("fine-tune", 1, 2))
+
+
+def test_a_quick_audit_never_changes_the_saved_audit(app_env):
+    """The saved audit's rows, headline and titles read the same before and after a quick
+    audit of a model it holds; the quick one appears below, in its own section."""
+    saved = app_env / "results" / "audit"
+    saved.mkdir(parents=True)
+    report = {
+        "config": {**json.loads(json.dumps(audit_config_dict())), "limit": 1000},
+        "models": {"basic-cnn": fake_audit_entry("basic-cnn")},
+    }
+    (saved / "audit.json").write_text(json.dumps(report))
+    at = open_page(REAL)
+    before = saved_audit_view(at)
+    assert "1,000 test digits" in texts(at)
+    at.select_slider(key="real_limit").set_value(20)
+    run(at.button(key="real_run").click())
+    assert saved_audit_view(at) == before  # tables, headline, chart and titles: unchanged
+    assert ("dataframe", table(at, "worst case 0.35 %").to_json()) in before
+    assert at.session_state["real_fresh"]["config"]["limit"] == 20
+    quick_headline = table(at, "worst case 0.35 %", nth=1)  # the saved headline is table 0
+    assert quick_headline.shape[0] == 1
+    assert quick_headline.to_json() != table(at, "worst case 0.35 %").to_json()
+    quick = [h.value for h in at.subheader if h.value.startswith("Quick audit of")]
+    assert quick == [
+        "Quick audit of Basic-CNN on 20 test digits — not merged into the 1,000-image results above"
+    ]
+    # Elements after the quick heading are the quick audit's; before it, the saved audit's.
+    order = [element_view(e) for e in page_elements(at)]
+    assert order.index(("subheader", quick[0])) > order.index(
+        ("subheader", "Run a quick audit now")
+    )
+
+
+def audit_config_dict() -> dict:
+    from dataclasses import asdict
+
+    from vonedemo.audit import AuditConfig
+
+    return asdict(AuditConfig(eps=(0.35, 0.1)))
+
+
+def fake_audit_entry(name: str) -> dict:
+    """A saved audit entry with round, recognisable numbers (no run needed)."""
+    row = {
+        "attack": "FGSM (study: raw gradient)",
+        "ci95": [90.0, 95.0],
+        "seconds": 1.0,
+        "nonfinite_gradient_fraction": 0.0,
+        "zero_sign_fraction": 0.0,
+        "linf": 0.35,
+        "moved_fraction": 1.0,
+        "stalled": False,
+    }
+    return {
+        "name": name,
+        "stochastic": False,
+        "clean": 97.5,
+        "attacks": [{**row, "eps": 0.35, "accuracy": 12.5}, {**row, "eps": 0.1, "accuracy": 70.0}],
+        "worst_case": {"0.35": 0.5, "0.1": 33.3},
+        "study_fgsm": {"0.35": 12.5, "0.1": 70.0},
+        "curves": None,
+        "checks": [{"check": "eps 0 equals clean", "passed": True, "sentence": "Saved."}],
+        "seconds": 10.0,
+        "masking_suspected": False,
+    }
 
 
 # --- two sessions at once ----------------------------------------------------------------------

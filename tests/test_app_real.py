@@ -9,13 +9,15 @@ on the first 64 test digits (same seeds, same results).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
-from test_app import HOME, finish_run, metrics, table, texts
+from test_app import HOME, finish_run, metrics, page_elements, table, texts
 
-from ui import compute
+from ui import compute, text
 from ui import settings as app_settings
 from vonedemo import checkpoints
 
@@ -159,12 +161,59 @@ def test_compare_page_reads_the_shipped_results():
 def test_is_it_real_page_shows_the_shipped_audit():
     at = open_page("pages/6_Is_it_real.py")
     assert [h.value for h in at.subheader] == [
+        "Verdict",
         "Headline",
         "Every attack and check",
         "Run a quick audit now",
     ]
-    assert not at.info and len(at.dataframe) == 10  # one table per audited model
-    assert len(at.get("plotly_chart")) == 1
+    assert not any(text.REAL_NO_AUDIT in i.value for i in at.info)
+    assert len(at.dataframe) == 11  # the headline, then one table per audited model
+    assert len(at.get("plotly_chart")) == 2  # the bars, the curves
+    # A verdict per model, from the numbers: every VOneNet falls to 0.0% at eps 0.35.
+    verdicts = {
+        line.split("** — ")[0].removeprefix("- **"): line.split("** — ")[1]
+        for line in at.markdown[2].value.splitlines()
+    }
+    assert len(verdicts) == 10
+    vone = [label for label in verdicts if label.startswith("VOne")]
+    assert len(vone) == 5
+    for label in vone:
+        assert verdicts[label].startswith("Not robust: the study's FGSM never moved its digits")
+        assert "leaves 0.0% at eps 0.35" in verdicts[label]
+    assert verdicts["VOne-CNN"] == (
+        "Not robust: the study's FGSM never moved its digits (its gradient was NaN at every "
+        "pixel), and a working attack leaves 0.0% at eps 0.35 (0.1: 4.9%)."
+    )
+    assert verdicts["Basic-CNN"].startswith("Not robust: the study's FGSM already leaves 6.8%")
+    assert verdicts["Madry-CNN (PGD-trained)"].startswith(
+        "Partly robust: 55.2% survive every attack at eps 0.35"
+    )
+    assert "an upper bound" in verdicts["Madry-CNN (PGD-trained)"]
+    assert at.markdown[1].value.startswith("**Verdict: 9 of 10 models are not robust at eps 0.35**")
+    # No raw dict, no number with more than two decimals, in a title or a table cell.
+    too_precise = re.compile(r"\d\.\d{3,}")
+    for title in [e.label for e in at.expander]:
+        assert "{" not in title and not too_precise.search(title), title
+    assert (
+        at.expander[6].label == "VOne-CNN — not robust: worst case 0.0% at eps 0.35 · 4.9% at 0.1"
+    )
+    for frame in (df.value for df in at.dataframe):
+        for cell in map(str, frame.to_numpy().ravel()):
+            assert "{" not in cell and not too_precise.search(cell), cell
+    # The VOneNet's NaN check reads as a finding; Madry's doubling as a caveat with its figures.
+    findings = [i.value for i in at.info]
+    assert len(findings) == 10  # 5 VOneNets × 2 eps
+    assert all(f.startswith("**Finding: the study's FGSM never moved its digits") for f in findings)
+    assert all("FAIL" not in f and "not a fault of the audit" in f for f in findings)
+    assert [w.value for w in at.warning] == [
+        "**Not converged: doubling the attack's effort lowered accuracy by 6.0 points, so read "
+        "55.2% as an upper bound.** Doubling PGD steps at eps 0.35 moved accuracy by +6.0 points "
+        "(58.0% → 52.0%, 100 images)."
+    ]
+    assert "FAIL" not in "\n".join(texts(at).splitlines())
+    # The chart comes before the first table.
+    kinds = [getattr(e, "type", "") for e in page_elements(at)]
+    assert kinds.index("plotly_chart") < kinds.index("dataframe")
 
 
 def test_finetune_page_on_the_shipped_basic_cnn():

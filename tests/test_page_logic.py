@@ -341,7 +341,8 @@ def test_comparison_names_and_curves():
 
 
 # --- audit reports -----------------------------------------------------------------------------
-def test_read_audit_report_merges_a_fresh_run_over_the_saved_one(tmp_path):
+def test_read_audit_report_reads_the_saved_one_alone(tmp_path):
+    """A quick audit is never merged in: the page shows it apart (its sample differs)."""
     path = tmp_path / "audit.json"
     assert results.read_audit_report(path) == (None, [])
     saved = {
@@ -350,14 +351,108 @@ def test_read_audit_report_merges_a_fresh_run_over_the_saved_one(tmp_path):
     }
     path.write_text(json.dumps(saved))
     assert results.read_audit_report(path) == (saved, [])
-    fresh = {"config": {"limit": 20}, "models": {"basic-cnn": {"worst_case": "fresh"}}}
-    report, notes = results.read_audit_report(path, fresh)
-    assert notes == [] and report["config"] == {"limit": 20}
-    assert report["models"] == {
-        "mlp": {"worst_case": "saved"},
-        "basic-cnn": {"worst_case": "fresh"},
+    assert not hasattr(results, "merge_audit_reports")
+
+
+def _audit_entry(name, *, worst, study, nan=0.0, moved=1.0, checks=()):
+    row = {"ci95": [0.0, 1.0], "seconds": 1.0, "zero_sign_fraction": 0.0, "linf": 0.35}
+    attacks = [
+        {**row, "attack": "FGSM (study: raw gradient)", "eps": e, "accuracy": study[i]}
+        | {"nonfinite_gradient_fraction": nan, "moved_fraction": moved}
+        for i, e in enumerate((0.35, 0.1))
+    ]
+    return {
+        "clean": 97.0,
+        "attacks": attacks,
+        "worst_case": {"0.35": worst[0], "0.1": worst[1]},
+        "study_fgsm": {"0.35": study[0], "0.1": study[1]},
+        "checks": list(checks),
     }
-    assert results.read_audit_report(tmp_path / "none.json", fresh) == (fresh, [])
+
+
+STALLED = {
+    "check": "study's FGSM moves the images (eps 0.35)",
+    "passed": False,
+    "sentence": "The study's FGSM moved 0% of images (100% of gradient entries NaN/inf): …",
+}
+NOT_CONVERGED = {
+    "check": "doubling the attack's effort changes < 1 point",
+    "passed": False,
+    "sentence": "Doubling PGD steps at eps 0.35 moved accuracy by +6.0 points "
+    "(58.0% → 52.0%, 100 images).",
+}
+
+
+def test_audit_findings_and_verdicts_follow_the_numbers():
+    from ui import text
+
+    report = {
+        "config": {"eps": [0.35, 0.1], "limit": 1000},
+        "models": {
+            "vone-basic-cnn": _audit_entry(
+                "vone-basic-cnn",
+                worst=(0.0, 4.9),
+                study=(96.4, 96.4),
+                nan=1.0,
+                moved=0.0,
+                checks=[STALLED],
+            ),
+            "basic-cnn": _audit_entry("basic-cnn", worst=(0.0, 33.0), study=(6.8, 67.8)),
+            "madry-cnn": _audit_entry(
+                "madry-cnn", worst=(55.2, 94.4), study=(86.0, 94.7), checks=[NOT_CONVERGED]
+            ),
+        },
+    }
+    vone, cnn, madry = results.audit_findings(report)
+    assert vone.vone and vone.study_stalled and vone.study_nan == {0.35: 1.0, 0.1: 1.0}
+    assert madry.doubling == results.DoublingFigures(False, 6.0, 58.0, 52.0, 100)
+    assert vone.failed_checks == () and madry.failed_checks == ()
+    assert text.model_verdict(vone) == (
+        "Not robust: the study's FGSM never moved its digits (its gradient was NaN at every "
+        "pixel), and a working attack leaves 0.0% at eps 0.35 (0.1: 4.9%)."
+    )
+    assert text.model_verdict(cnn) == (
+        "Not robust: the study's FGSM already leaves 6.8% at eps 0.35, and the strongest "
+        "attacks leave 0.0% (0.1: 33.0%)."
+    )
+    assert text.model_verdict(madry) == (
+        "Partly robust: 55.2% survive every attack at eps 0.35 (0.1: 94.4%) — an upper bound: "
+        "doubling the attack's effort still lowered accuracy by 6.0 points on 100 digits (it "
+        "has not converged)."
+    )
+    assert text.overall_verdict([vone, cnn, madry]).startswith(
+        "**Verdict: 2 of 3 models are not robust at eps 0.35**: attacks that work leave them "
+        "0.0%. On the VOneNet the study's FGSM moved no digit, so their 96.4% under it"
+    )
+    kind, line = text.check_line(STALLED, vone)
+    assert kind == "finding" and "not a fault of the audit" in line and "FAIL" not in line
+    kind, line = text.check_line(NOT_CONVERGED, madry)
+    assert kind == "caveat" and line.startswith(
+        "**Not converged: doubling the attack's effort lowered accuracy by 6.0 points, so read "
+        "55.2% as an upper bound.**"
+    )
+    assert text.worst_case_title(madry) == (
+        "Madry-CNN (PGD-trained) — partly robust: worst case 55.2% at eps 0.35 · 94.4% at 0.1"
+    )
+    # A failed masking check is named as such, and the verdict points to it.
+    masking = {"check": "iterative ≤ single-step (eps 0.1)", "passed": False, "sentence": "…"}
+    report["models"]["basic-cnn"]["checks"] = [masking]
+    cnn = results.audit_findings(report)[1]
+    assert cnn.failed_checks == ("iterative ≤ single-step (eps 0.1)",)
+    assert text.model_verdict(cnn).endswith("Caution: 1 sanity check failed (see below).")
+    assert text.check_line(masking, cnn) == (
+        "fail",
+        "**At eps 0.1 one FGSM step beats many PGD steps — a sign that the gradient misleads "
+        "the attack.** …",
+    )
+
+
+def test_check_key():
+    assert results.check_key("iterative ≤ single-step (eps 0.35)") == (
+        "iterative ≤ single-step",
+        0.35,
+    )
+    assert results.check_key("near chance at eps 0.5") == ("near chance at eps 0.5", None)
 
 
 def test_read_audit_report_notes_a_broken_file(tmp_path):

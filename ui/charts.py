@@ -243,3 +243,39 @@ def eps_figure(curves: dict[str, Sequence[dict]]) -> go.Figure:
         **_LAYOUT,
     )
     return fig
+
+
+def audit_bars(
+    labels: Sequence[str],
+    study_fgsm: dict[float, Sequence[float]],
+    worst_case: dict[float, Sequence[float]],
+) -> go.Figure:
+    """Per model, the study's FGSM accuracy beside the audit's worst case, grouped, one pair per
+    eps ({eps: one value per label}); the first eps (the study's) solid, the others pale."""
+    fig = go.Figure()
+    for i, eps in enumerate(study_fgsm):
+        alpha = 1.0 if i == 0 else 0.45
+        for values, name, colour in (
+            (study_fgsm[eps], f"study's FGSM, eps {eps:g}", STUDY_GREY),
+            (worst_case[eps], f"worst case of every attack, eps {eps:g}", ADV_COLOUR),
+        ):
+            fig.add_trace(
+                go.Bar(
+                    name=name,
+                    x=list(labels),
+                    y=list(values),
+                    marker_color=colour,
+                    opacity=alpha,
+                    text=[f"{v:.1f}" for v in values],
+                    textposition="outside",
+                    textfont={"size": 9},
+                )
+            )
+    fig.update_layout(
+        barmode="group",
+        title="The study's FGSM beside the audit's worst case (accuracy %)",
+        height=440,
+        yaxis={"title": "accuracy %", "range": [0, 110]},
+        **_LAYOUT,
+    )
+    return fig

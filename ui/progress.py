@@ -8,6 +8,7 @@ figure drawn twice never clashes.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import streamlit as st
 
@@ -17,15 +18,50 @@ from . import charts
 
 
 class ProgressBar:
-    """:class:`~vonedemo.progress.Progress` events → ``st.progress`` (it is their callback)."""
+    """:class:`~vonedemo.progress.Progress` events → one ``st.progress`` bar (it is their
+    callback) that only moves forward.
 
-    def __init__(self, text: str):
-        self.text = text
+    A job of several stages reports each stage's own ``done``/``total``: shown as they come, the
+    bar would start again at every stage. ``stages`` names them in the order they run, each as
+    (the start of its ``Progress.stage``, its words, its share of the bar): the bar counts on
+    across them, and an event of a stage already left behind is ignored. ``after``: the words
+    shown once the last stage is through, for work that reports nothing; it fills the share the
+    stages leave over."""
+
+    def __init__(
+        self,
+        text: str,
+        stages: Sequence[tuple[str, str, float]] = (),
+        after: str | None = None,
+    ):
+        self.text, self.stages, self.after = text, tuple(stages), after
+        self.current = 0  # the latest stage seen
         self.bar = st.progress(0.0, text=text)
+
+    def stage_index(self, stage: str) -> int:
+        for i, (prefix, _, _) in enumerate(self.stages):
+            if stage == prefix or stage.startswith(prefix + " "):
+                return i
+        known = [prefix for prefix, _, _ in self.stages]
+        raise ValueError(f"unknown progress stage {stage!r}; known: {known}")
 
     def __call__(self, progress: Progress) -> None:
         done, total = progress.done, progress.total
-        self.bar.progress(min(1.0, done / max(total, 1)), text=f"{self.text} {done}/{total}")
+        if not self.stages:
+            self.bar.progress(progress.fraction, text=f"{self.text} {done}/{total}")
+            return
+        index = self.stage_index(progress.stage)
+        if index < self.current:
+            return
+        self.current = index
+        _, words, share = self.stages[index]
+        start = sum(s for _, _, s in self.stages[:index])
+        steps = len(self.stages) + bool(self.after)
+        if progress.finished and index == len(self.stages) - 1 and self.after:
+            now = f"step {steps} of {steps}: {self.after}…"  # the unreported work runs now
+        else:
+            now = f"step {index + 1} of {steps}: {words} {done}/{total}"
+        self.bar.progress(min(1.0, start + share * progress.fraction), text=f"{self.text} · {now}")
 
     def done(self, text: str | None = None) -> None:
         self.bar.progress(1.0, text=text or self.text)

@@ -1,12 +1,14 @@
 """Reading the results folders: the measured accuracies that ``reproduce`` wrote (or the
 checkpoint manifest's), measuring a model the same way on demand, the rows that put the
-study's numbers beside ours, and saved audit reports with a fresh one merged in."""
+study's numbers beside ours, and saved audit reports read as numbers a verdict can use."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
@@ -15,7 +17,7 @@ from .attack_view import seeded_run
 from .attacks.base import check_eps
 from .data import MNISTData
 from .evaluation import evaluate_attack
-from .models import STUDY_MODELS, list_models, model_label
+from .models import STUDY_MODELS, get_spec, list_models, model_label
 from .study import STUDY_EPS, study_accuracy
 
 DEFAULT_EPS_VALUES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.35, 0.5)
@@ -217,18 +219,9 @@ def committed_finetune(summary_file: str | Path, name: str) -> dict | None:
 
 
 # --- audit reports -----------------------------------------------------------------------------
-def merge_audit_reports(saved: dict | None, fresh: dict) -> dict:
-    """A freshly run audit over a saved one: the fresh run's configuration, and its models
-    replacing the saved models of the same name (the others stay)."""
-    return {
-        "config": fresh["config"],
-        "models": {**(saved or {}).get("models", {}), **fresh["models"]},
-    }
-
-
-def read_audit_report(path: str | Path, fresh: dict | None = None) -> tuple[dict | None, list[str]]:
-    """(the audit report saved at ``path`` with ``fresh`` merged over it — None when there is
-    neither —, notes about a file that could not be read)."""
+def read_audit_report(path: str | Path) -> tuple[dict | None, list[str]]:
+    """(the audit report saved at ``path`` — None when there is none —, notes about a file that
+    could not be read). A quick audit run in the app is never merged in: its sample differs."""
     path = Path(path)
     report, notes = None, []
     if path.is_file():
@@ -236,9 +229,108 @@ def read_audit_report(path: str | Path, fresh: dict | None = None) -> tuple[dict
             report = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as e:
             notes.append(f"Could not read {path}: {e}")
-    if fresh:
-        report = merge_audit_reports(report, fresh)
     return report, notes
+
+
+# The names the audit's checks carry (``vonedemo.audit.checks``), an eps suffix aside.
+STUDY_STALLED_CHECK = "study's FGSM moves the images"
+DOUBLING_CHECK = "doubling the attack's effort changes < 1 point"
+_EPS_SUFFIX = re.compile(r"^(?P<key>.*?) \(eps (?P<eps>[0-9.]+)\)$")
+# The doubling check's sentence: "... moved accuracy by +X points (A% → B%, N images)."
+_DOUBLING_FIGURES = re.compile(
+    r"by (?P<change>[+-]?[0-9.]+) points \((?P<before>[0-9.]+)% → (?P<after>[0-9.]+)%, "
+    r"(?P<images>[0-9,]+) images\)"
+)
+
+
+def check_key(name: str) -> tuple[str, float | None]:
+    """(a check's name without its eps suffix, that eps or None): "iterative ≤ single-step
+    (eps 0.35)" → ("iterative ≤ single-step", 0.35)."""
+    match = _EPS_SUFFIX.match(name)
+    return (match["key"], float(match["eps"])) if match else (name, None)
+
+
+@dataclass(frozen=True)
+class DoublingFigures:
+    """The doubling check's figures: accuracy (%) with the attack's usual and doubled effort."""
+
+    passed: bool
+    change: float | None  # before − after: points the doubled effort took off (None: unreadable)
+    before: float | None
+    after: float | None
+    images: int | None
+
+
+@dataclass(frozen=True)
+class AuditFindings:
+    """What one model's audit entry says, as numbers (accuracies in %, shares in [0, 1]):
+    the basis of the app's verdicts, so no verdict is written by hand."""
+
+    name: str
+    label: str
+    vone: bool
+    clean: float
+    eps: tuple[float, ...]  # the headline budgets, the first one the study's
+    worst_case: dict[float, float]
+    study_fgsm: dict[float, float]
+    study_nan: dict[float, float]  # NaN/inf share of the study's FGSM gradient, per eps
+    study_moved: dict[float, float]  # share of images the study's FGSM moved, per eps
+    study_stalled: bool  # the study's FGSM moved (nearly) nothing at some eps
+    doubling: DoublingFigures | None
+    failed_checks: tuple[str, ...]  # failed checks other than the stalled study FGSM / doubling
+
+    @property
+    def primary_eps(self) -> float:
+        return self.eps[0]
+
+
+def _doubling(check: dict) -> DoublingFigures:
+    match = _DOUBLING_FIGURES.search(check.get("sentence", ""))
+    if not match:
+        return DoublingFigures(bool(check["passed"]), None, None, None, None)
+    return DoublingFigures(
+        bool(check["passed"]),
+        float(match["change"]),
+        float(match["before"]),
+        float(match["after"]),
+        int(match["images"].replace(",", "")),
+    )
+
+
+def audit_findings(report: dict) -> list[AuditFindings]:
+    """One :class:`AuditFindings` per audited model of ``report``, in the report's order."""
+    eps_values = tuple(float(e) for e in report["config"]["eps"])
+    out = []
+    for name, m in report["models"].items():
+        # The study's FGSM is the first rung at every eps.
+        study = {e: next((r for r in m["attacks"] if r["eps"] == e), None) for e in eps_values}
+        study = {e: r for e, r in study.items() if r is not None}
+        doubling, failed, stalled = None, [], False
+        for c in m["checks"]:
+            key, _ = check_key(c["check"])
+            if key == DOUBLING_CHECK:
+                doubling = _doubling(c)
+            elif key == STUDY_STALLED_CHECK:
+                stalled = stalled or not c["passed"]
+            elif not c["passed"]:
+                failed.append(c["check"])
+        out.append(
+            AuditFindings(
+                name=name,
+                label=model_label(name),
+                vone=name in list_models() and get_spec(name).vone,
+                clean=float(m["clean"]),
+                eps=eps_values,
+                worst_case={float(e): float(v) for e, v in m["worst_case"].items()},
+                study_fgsm={float(e): float(v) for e, v in m["study_fgsm"].items()},
+                study_nan={e: r["nonfinite_gradient_fraction"] for e, r in study.items()},
+                study_moved={e: r["moved_fraction"] for e, r in study.items()},
+                study_stalled=stalled,
+                doubling=doubling,
+                failed_checks=tuple(failed),
+            )
+        )
+    return out
 
 
 def strongest_curves(report: dict) -> dict[str, dict]:

@@ -1,0 +1,133 @@
+"""The audit page's views of an audit report: verdicts, the chart, the tables and the checks.
+The saved audit and a quick one run in the app are shown apart, each with its own sample: a
+small estimate never mixes into the full table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from vonedemo.audit import nothing_attacked
+from vonedemo.plots import eps_curves_figure
+from vonedemo.results import AuditFindings, audit_findings, read_audit_report, strongest_curves
+
+from . import charts, text
+
+PERCENT = st.column_config.NumberColumn(format="%.1f")
+EPS = st.column_config.NumberColumn(format="%.2f")
+CHECK_BOXES = {"pass": st.success, "finding": st.info, "caveat": st.warning, "fail": st.warning}
+
+
+def _one(value: float | None, scale: float = 1.0) -> float | None:
+    return None if value is None else round(scale * value, 1)
+
+
+def headline_rows(report: dict, findings: list[AuditFindings]) -> list[dict]:
+    """One row per model: its verdict, clean accuracy, the study's FGSM and the worst case per
+    eps, the study's gradient health and its checks in short (percentages to one decimal)."""
+    rows = []
+    for f, model in zip(findings, report["models"].values(), strict=True):
+        row = {"model": f.label, "verdict": text.verdict_level(f).lower()}
+        row["clean %"] = _one(f.clean)
+        for eps in f.eps:
+            row[f"study's FGSM {eps:g} %"] = _one(f.study_fgsm.get(eps))
+            row[f"worst case {eps:g} %"] = _one(f.worst_case.get(eps))
+        eps = f.primary_eps
+        row[f"study's FGSM {eps:g}: gradient NaN %"] = _one(f.study_nan.get(eps), 100)
+        row[f"study's FGSM {eps:g}: digits moved %"] = _one(f.study_moved.get(eps), 100)
+        row["sanity checks"] = text.checks_summary(model, f)
+        rows.append(row)
+    return rows
+
+
+def attack_rows(model: dict) -> list[dict]:
+    """One row per attack and eps; — (None) where a row attacked no digit itself."""
+    rows = []
+    for r in model["attacks"]:
+        skipped = nothing_attacked(r)
+        low, high = r["ci95"]
+        rows.append(
+            {
+                "attack": r["attack"] + (" ‡" if r.get("crafting_shared") else ""),
+                "eps": r["eps"],
+                "accuracy %": _one(r["accuracy"]),
+                "95% interval %": f"{low:.1f}–{high:.1f}",
+                "gradient NaN %": None if skipped else _one(r["nonfinite_gradient_fraction"], 100),
+                "no step (sign 0) %": None if skipped else _one(r["zero_sign_fraction"], 100),
+                "largest pixel change": None if skipped else round(r["linf"], 2),
+                "digits moved %": None if skipped else _one(r["moved_fraction"], 100),
+                "seconds": _one(r.get("seconds")),
+            }
+        )
+    return rows
+
+
+def _table(rows: list[dict], key: str) -> None:
+    config = {c: PERCENT for c in (rows[0] if rows else {}) if c.endswith("%")}
+    config |= {"eps": EPS, "seconds": PERCENT}
+    st.dataframe(rows, hide_index=True, column_config=config, key=key)
+
+
+def _bars(findings: list[AuditFindings], key: str) -> None:
+    eps_values = findings[0].eps
+    st.plotly_chart(
+        charts.audit_bars(
+            [f.label for f in findings],
+            {e: [f.study_fgsm[e] for f in findings] for e in eps_values},
+            {e: [f.worst_case[e] for f in findings] for e in eps_values},
+        ),
+        key=key,
+    )
+
+
+def _details(report: dict, findings: list[AuditFindings], key: str) -> None:
+    """Every model's attacks and checks, an expander each."""
+    for f, model in zip(findings, report["models"].values(), strict=True):
+        with st.expander(text.worst_case_title(f), expanded=False):
+            st.markdown(text.model_verdict(f))
+            _table(attack_rows(model), f"{key}_table_{f.name}")
+            for check in model["checks"]:
+                kind, line = text.check_line(check, f)
+                CHECK_BOXES[kind](line)
+
+
+def saved_audit(path: str | Path) -> int | None:
+    """The saved audit at ``path`` in full: verdicts, chart, headline table, curves, budgets,
+    then every attack and check. Its sample size (None: no saved audit)."""
+    report, notes = read_audit_report(path)
+    for note in notes:
+        st.warning(note)
+    if not report or not report.get("models"):
+        st.info(text.REAL_NO_AUDIT)
+        return None
+    findings = audit_findings(report)
+    st.subheader("Verdict")
+    st.markdown(text.overall_verdict(findings))
+    st.markdown("\n".join(f"- **{f.label}** — {text.model_verdict(f)}" for f in findings))
+    _bars(findings, "real_bars")
+    st.subheader("Headline")
+    st.caption(text.headline_caption(report["config"]["limit"]))
+    _table(headline_rows(report, findings), "real_headline")
+    curves = strongest_curves(report)
+    if curves:
+        st.plotly_chart(
+            eps_curves_figure(curves, "Accuracy vs eps — strongest attack (95% intervals)"),
+            key="real_curves",
+        )
+    st.markdown(text.budget_words(report["config"]))
+    st.subheader("Every attack and check")
+    _details(report, findings, "real")
+    return int(report["config"]["limit"])
+
+
+def quick_audit(report: dict, saved_limit: int | None) -> None:
+    """A quick audit run in the app, under a heading that names its model and sample."""
+    findings = audit_findings(report)
+    st.subheader(text.quick_audit_title(findings, report["config"]["limit"], saved_limit))
+    for f in findings:
+        st.markdown(f"**{f.label}** — {text.model_verdict(f)}")
+    st.caption(text.headline_caption(report["config"]["limit"]))
+    _table(headline_rows(report, findings), "real_quick_headline")
+    st.markdown(text.budget_words(report["config"]))
+    _details(report, findings, "real_quick")
