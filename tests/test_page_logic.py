@@ -384,7 +384,7 @@ NOT_CONVERGED = {
 
 
 def test_audit_findings_and_verdicts_follow_the_numbers():
-    from ui import text
+    from ui import audit_text
 
     report = {
         "config": {"eps": [0.35, 0.1], "limit": 1000},
@@ -407,31 +407,31 @@ def test_audit_findings_and_verdicts_follow_the_numbers():
     assert vone.vone and vone.study_stalled and vone.study_nan == {0.35: 1.0, 0.1: 1.0}
     assert madry.doubling == results.DoublingFigures(False, 6.0, 58.0, 52.0, 100)
     assert vone.failed_checks == () and madry.failed_checks == ()
-    assert text.model_verdict(vone) == (
+    assert audit_text.model_verdict(vone) == (
         "Not robust: the study's FGSM never moved its digits (its gradient was NaN at every "
         "pixel), and a working attack leaves 0.0% at eps 0.35 (0.1: 4.9%)."
     )
-    assert text.model_verdict(cnn) == (
+    assert audit_text.model_verdict(cnn) == (
         "Not robust: the study's FGSM already leaves 6.8% at eps 0.35, and the strongest "
         "attacks leave 0.0% (0.1: 33.0%)."
     )
-    assert text.model_verdict(madry) == (
+    assert audit_text.model_verdict(madry) == (
         "Partly robust: 55.2% survive every attack at eps 0.35 (0.1: 94.4%) — an upper bound: "
         "doubling the attack's effort still lowered accuracy by 6.0 points on 100 digits (it "
         "has not converged)."
     )
-    assert text.overall_verdict([vone, cnn, madry]).startswith(
+    assert audit_text.overall_verdict([vone, cnn, madry]).startswith(
         "**Verdict: 2 of 3 models are not robust at eps 0.35**: attacks that work leave them "
         "0.0%. On the VOneNet the study's FGSM moved no digit, so their 96.4% under it"
     )
-    kind, line = text.check_line(STALLED, vone)
+    kind, line = audit_text.check_line(STALLED, vone)
     assert kind == "finding" and "not a fault of the audit" in line and "FAIL" not in line
-    kind, line = text.check_line(NOT_CONVERGED, madry)
+    kind, line = audit_text.check_line(NOT_CONVERGED, madry)
     assert kind == "caveat" and line.startswith(
         "**Not converged: doubling the attack's effort lowered accuracy by 6.0 points, so read "
         "55.2% as an upper bound.**"
     )
-    assert text.worst_case_title(madry) == (
+    assert audit_text.worst_case_title(madry) == (
         "Madry-CNN (PGD-trained) — partly robust: worst case 55.2% at eps 0.35 · 94.4% at 0.1"
     )
     # A failed masking check is named as such, and the verdict points to it.
@@ -439,8 +439,8 @@ def test_audit_findings_and_verdicts_follow_the_numbers():
     report["models"]["basic-cnn"]["checks"] = [masking]
     cnn = results.audit_findings(report)[1]
     assert cnn.failed_checks == ("iterative ≤ single-step (eps 0.1)",)
-    assert text.model_verdict(cnn).endswith("Caution: 1 sanity check failed (see below).")
-    assert text.check_line(masking, cnn) == (
+    assert audit_text.model_verdict(cnn).endswith("Caution: 1 sanity check failed (see below).")
+    assert audit_text.check_line(masking, cnn) == (
         "fail",
         "**At eps 0.1 one FGSM step beats many PGD steps — a sign that the gradient misleads "
         "the attack.** …",

@@ -12,7 +12,7 @@ from vonedemo.audit import nothing_attacked
 from vonedemo.plots import eps_curves_figure
 from vonedemo.results import AuditFindings, audit_findings, read_audit_report, strongest_curves
 
-from . import charts, text
+from . import audit_text, charts, text
 
 PERCENT = st.column_config.NumberColumn(format="%.1f")
 EPS = st.column_config.NumberColumn(format="%.2f")
@@ -28,7 +28,7 @@ def headline_rows(report: dict, findings: list[AuditFindings]) -> list[dict]:
     eps, the study's gradient health and its checks in short (percentages to one decimal)."""
     rows = []
     for f, model in zip(findings, report["models"].values(), strict=True):
-        row = {"model": f.label, "verdict": text.verdict_level(f).lower()}
+        row = {"model": f.label, "verdict": audit_text.verdict_level(f).lower()}
         row["clean %"] = _one(f.clean)
         for eps in f.eps:
             row[f"study's FGSM {eps:g} %"] = _one(f.study_fgsm.get(eps))
@@ -36,7 +36,7 @@ def headline_rows(report: dict, findings: list[AuditFindings]) -> list[dict]:
         eps = f.primary_eps
         row[f"study's FGSM {eps:g}: gradient NaN %"] = _one(f.study_nan.get(eps), 100)
         row[f"study's FGSM {eps:g}: digits moved %"] = _one(f.study_moved.get(eps), 100)
-        row["sanity checks"] = text.checks_summary(model, f)
+        row["sanity checks"] = audit_text.checks_summary(model, f)
         rows.append(row)
     return rows
 
@@ -84,11 +84,11 @@ def _bars(findings: list[AuditFindings], key: str) -> None:
 def _details(report: dict, findings: list[AuditFindings], key: str) -> None:
     """Every model's attacks and checks, an expander each."""
     for f, model in zip(findings, report["models"].values(), strict=True):
-        with st.expander(text.worst_case_title(f), expanded=False):
-            st.markdown(text.model_verdict(f))
+        with st.expander(audit_text.worst_case_title(f), expanded=False):
+            st.markdown(audit_text.model_verdict(f))
             _table(attack_rows(model), f"{key}_table_{f.name}")
             for check in model["checks"]:
-                kind, line = text.check_line(check, f)
+                kind, line = audit_text.check_line(check, f)
                 CHECK_BOXES[kind](line)
 
 
@@ -103,11 +103,11 @@ def saved_audit(path: str | Path) -> int | None:
         return None
     findings = audit_findings(report)
     st.subheader("Verdict")
-    st.markdown(text.overall_verdict(findings))
-    st.markdown("\n".join(f"- **{f.label}** — {text.model_verdict(f)}" for f in findings))
+    st.markdown(audit_text.overall_verdict(findings))
+    st.markdown("\n".join(f"- **{f.label}** — {audit_text.model_verdict(f)}" for f in findings))
     _bars(findings, "real_bars")
     st.subheader("Headline")
-    st.caption(text.headline_caption(report["config"]["limit"]))
+    st.caption(audit_text.headline_caption(report["config"]["limit"]))
     _table(headline_rows(report, findings), "real_headline")
     curves = strongest_curves(report)
     if curves:
@@ -115,7 +115,7 @@ def saved_audit(path: str | Path) -> int | None:
             eps_curves_figure(curves, "Accuracy vs eps — strongest attack (95% intervals)"),
             key="real_curves",
         )
-    st.markdown(text.budget_words(report["config"]))
+    st.markdown(audit_text.budget_words(report["config"]))
     st.subheader("Every attack and check")
     _details(report, findings, "real")
     return int(report["config"]["limit"])
@@ -124,10 +124,10 @@ def saved_audit(path: str | Path) -> int | None:
 def quick_audit(report: dict, saved_limit: int | None) -> None:
     """A quick audit run in the app, under a heading that names its model and sample."""
     findings = audit_findings(report)
-    st.subheader(text.quick_audit_title(findings, report["config"]["limit"], saved_limit))
+    st.subheader(audit_text.quick_audit_title(findings, report["config"]["limit"], saved_limit))
     for f in findings:
-        st.markdown(f"**{f.label}** — {text.model_verdict(f)}")
-    st.caption(text.headline_caption(report["config"]["limit"]))
+        st.markdown(f"**{f.label}** — {audit_text.model_verdict(f)}")
+    st.caption(audit_text.headline_caption(report["config"]["limit"]))
     _table(headline_rows(report, findings), "real_quick_headline")
-    st.markdown(text.budget_words(report["config"]))
+    st.markdown(audit_text.budget_words(report["config"]))
     _details(report, findings, "real_quick")
