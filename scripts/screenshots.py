@@ -3,7 +3,8 @@
     python scripts/screenshots.py --out docs/screenshots
 
 Starts `streamlit run streamlit_app.py` on 127.0.0.1, opens every page with Playwright (the system
-browser, no download), waits for it to render and saves one PNG per page.
+browser, no download), waits for it to render and saves one PNG per page (the fine-tuning page
+after a run with its default settings).
 """
 
 from __future__ import annotations
@@ -54,6 +55,17 @@ def wait_rendered(page, timeout_ms: int = 120_000) -> None:
     page.wait_for_timeout(300)
 
 
+# Pages shown after a click: the button's label, and the text that says the run has ended.
+ACTIONS = {"fine_tune": ("Start fine-tuning", "Last run:")}
+
+
+def run_action(page, button: str, done_text: str, timeout_ms: int = 600_000) -> None:
+    """Click ``button`` and wait until ``done_text`` is on the page (a background run ended)."""
+    page.get_by_role("button", name=button).click()
+    page.get_by_text(done_text).first.wait_for(timeout=timeout_ms)
+    wait_rendered(page)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -70,11 +82,13 @@ def main() -> int:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
             for name, path in PAGES.items():
                 started = time.perf_counter()
                 page.goto(f"http://127.0.0.1:{port}/{path}")
                 wait_rendered(page)
+                if name in ACTIONS:
+                    run_action(page, *ACTIONS[name])
                 page.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
                 print(f"{name}: {time.perf_counter() - started:.1f} s")
             browser.close()

@@ -18,7 +18,7 @@ def test_the_app_and_the_result_files_draw_each_model_alike():
     assert app_lines["Linear-Regression"][1] != app_lines["Basic-CNN"][1]
 
 
-def test_the_studys_curves_are_dashed_everywhere_and_legends_sit_above():
+def test_the_studys_curves_are_dashed_everywhere_and_legends_sit_beside():
     study = {"clean": [99.0, 95.0], "adversarial": [8.0, 60.0]}
     app = charts.finetune_figure([{"round": 0, "clean": 98.0, "adversarial": 7.0}], 1, study, "x")
     files = plots.finetune_figure(
@@ -28,4 +28,4 @@ def test_the_studys_curves_are_dashed_everywhere_and_legends_sit_above():
         dashes = {t.name: t.line.dash for t in figure.data}
         assert all(d == style.STUDY_DASH for n, d in dashes.items() if "study" in n), dashes
         assert all(d != style.STUDY_DASH for n, d in dashes.items() if "study" not in n), dashes
-        assert figure.layout.legend.y > 1  # above the plot area, clear of the axis titles
+        assert figure.layout.legend.x > 1  # right of the plot: clear of the title, axis titles

@@ -139,7 +139,7 @@ def finetune_figure(
                     x=list(range(len(values))),
                     y=values,
                     mode="lines+markers",
-                    name=f"committed run {key}",
+                    name=f"committed run {key} ({committed.get('train_images') or 'all'} digits/round)",
                     line={"color": colour, "dash": style.COMMITTED_DASH, "width": 1.5},
                     marker={"size": 4},
                 )

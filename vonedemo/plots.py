@@ -122,7 +122,7 @@ def eps_curves_figure(
         yaxis_title="accuracy (%)",
         yaxis_range=[0, 100],
         legend=style.LEGEND,
-        margin={**style.MARGIN, "t": 90},
+        margin=style.MARGIN,
     )
     return fig
 

@@ -19,9 +19,9 @@ COMMITTED_DASH = "dashdot"  # a committed earlier run of ours, beside a live one
 PAIR_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf")
 _PAIRS = ("alexnet", "convnet", "basic-cnn", "mlp")
 
-# Legends sit above the plot area, where no axis title is.
-LEGEND = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0}
-MARGIN = {"l": 10, "r": 10, "t": 70, "b": 10}
+# Legends sit to the right of the plot area, clear of the title and of both axis titles.
+LEGEND = {"orientation": "v", "yanchor": "top", "y": 1, "xanchor": "left", "x": 1.02}
+MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}
 
 
 def is_vone(name_or_label: str) -> bool:
