@@ -902,3 +902,22 @@ def test_finetuning_a_vone_model_warns_when_its_training_attack_moves_nothing(
     assert (moved < 0.01) == warned, moved
     assert any("moved none of them" in w.value for w in at.warning) == warned
     assert "training digits the attack moved" in table(at, "FGSM %").columns
+
+
+def test_more_digits_extend_the_sample_on_screen(app_env):
+    at = open_page(EXPLORER)
+    first = table(at, "test index")["test index"].tolist()
+    assert len(first) == 16
+    run(at.select_slider(key="ae_n").set_value(32))
+    more = table(at, "test index")["test index"].tolist()
+    assert len(more) == 32 and more[:16] == first  # the digits being discussed stay
+
+
+def test_a_diverging_training_run_warns(app_env):
+    at = open_page(TRAIN)
+    run(at.selectbox(key="tr_model").set_value("vone-basic-cnn"))  # 200 images: the data limit
+    at.select_slider(key="tr_lr").set_value(1e-2)  # far too large: the loss climbs and stays
+    run(at.button(key="tr_start").click())
+    last = finish_run(at, "tr_run")
+    assert last["trouble"] is not None
+    assert any(last["trouble"] == w.value for w in at.warning)
