@@ -37,6 +37,7 @@ __all__ = [
     "decode_image",
     "preprocess",
     "preprocess_array",
+    "preprocess_picture",
 ]
 
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")  # GIF: animated pictures give their first frame
@@ -232,6 +233,11 @@ def preprocess_array(grey: np.ndarray, config: PreprocessConfig | None = None) -
     if float((strokes > 0).mean()) < config.min_ink_fraction:
         raise DigitImageError("There is almost no ink: draw a digit first.")
     return torch.from_numpy(_fit_and_centre(strokes, config)).float().clamp(0, 1)[None]
+
+
+def preprocess_picture(image: Image.Image, config: PreprocessConfig | None = None) -> torch.Tensor:
+    """A decoded picture (a drawing canvas's RGBA, say) as a ``[1, 28, 28]`` MNIST-style digit."""
+    return preprocess_array(_grey(image), config)
 
 
 def preprocess(data: bytes, config: PreprocessConfig | None = None) -> torch.Tensor:
