@@ -9,6 +9,7 @@ digits per split. Saved checkpoints go to a temporary ``VONEDEMO_APP_CHECKPOINTS
 from __future__ import annotations
 
 import ast
+import io
 import json
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 import streamlit as st
 import torch
+from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from ui import compute, loaders, pictures, widgets
@@ -921,3 +923,62 @@ def test_a_diverging_training_run_warns(app_env):
     last = finish_run(at, "tr_run")
     assert last["trouble"] is not None
     assert any(last["trouble"] == w.value for w in at.warning)
+
+
+# --- your digit --------------------------------------------------------------------------------
+DIGIT_PAGE = "pages/7_Your_digit.py"
+
+
+def seven_png() -> bytes:
+    picture = Image.new("L", (280, 280), 255)
+    draw = ImageDraw.Draw(picture)
+    draw.line((60, 60, 220, 60), fill=0, width=18)
+    draw.line((220, 60, 120, 250), fill=0, width=18)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def upload(at, name: str, data: bytes, mime: str = "image/png"):
+    return run(at.file_uploader(key="yd_file").set_value((name, data, mime)))
+
+
+def test_the_page_asks_for_a_digit_until_there_is_one(app_env):
+    at = open_page(DIGIT_PAGE)
+    assert any("Draw a digit on the canvas, or upload" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_an_uploaded_digit_is_read_attacked_and_stepped_through(app_env):
+    at = upload(open_page(DIGIT_PAGE), "seven.png", seven_png())
+    answers = at.get("plotly_chart")[0].proto.spec
+    assert "Each model's answer" in answers
+    assert len(table(at, "answer on the attacked digit")) == 8  # the same picture, every model
+    assert "PGD step by step" in [h.value for h in at.subheader]
+    assert at.slider(key="yd_step").value == 0
+    run(at.button(key="yd_next").click())
+    assert at.slider(key="yd_step").value == 1
+    run(at.slider(key="yd_step").set_value(20))
+    captions = [c for image in at.image for c in image.captions]
+    assert "what the models see (28x28)" in captions
+    assert any(c.startswith("step 20 of 20: the model reads") for c in captions)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("empty.png", b"", "empty"),
+        ("notes.png", b"just some text", "not a picture"),
+        ("cut.png", seven_png()[:300], "truncated"),
+        ("blank.png", None, "draw a digit first"),
+    ],
+)
+def test_every_bad_file_gets_a_message_and_nothing_else(app_env, name, data, message):
+    if data is None:
+        buffer = io.BytesIO()
+        Image.new("L", (200, 200), 255).save(buffer, format="PNG")
+        data = buffer.getvalue()
+    at = upload(open_page(DIGIT_PAGE), name, data)
+    assert any(message in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not at.exception and not at.get("plotly_chart")
+    assert not (app_env / "app").exists()  # nothing of an upload is written to disk

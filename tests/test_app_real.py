@@ -234,3 +234,24 @@ def test_train_page_with_the_real_data_limit():
     last = finish_run(at, "tr_run")
     assert last["file"] == "basic-cnn-1ep-2000img.pt" and last["total_steps"] == 1
     assert last["test_accuracy"] == pytest.approx(18 / DIGITS)
+
+
+def test_your_digit_page_on_the_shipped_models():
+    from test_app import DIGIT_PAGE, seven_png
+
+    at = open_page(DIGIT_PAGE)
+    run(at.file_uploader(key="yd_file").set_value(("seven.png", seven_png(), "image/png")))
+    assert at.selectbox(key="yd_label").value == 7  # every shipped model reads the drawn 7
+    at.selectbox(key="yd_model").set_value("pretrained:basic-cnn")
+    at.selectbox(key="yd_target").set_value("3")
+    at.slider(key="yd_eps").set_value(0.35)
+    run(at.radio(key="yd_gradient").set_value("repaired"))
+    fooled = table(at, "answer on the attacked digit").set_index("model")
+    assert fooled.loc["Basic-CNN (basic-cnn)", "answer on the attacked digit"] == 3  # as asked
+    assert fooled.loc["Basic-CNN (basic-cnn)", "fooled"] == "yes"
+    # The study's FGSM on a VOneNet moves nothing, and the page says so.
+    at.selectbox(key="yd_model").set_value("pretrained:vone-basic-cnn")
+    at.radio(key="yd_attack").set_value("fgsm")
+    run(at.radio(key="yd_gradient").set_value("raw"))
+    assert "its gradient was undefined (NaN) at every pixel" in texts(at)
+    assert any("did not change the picture by its gradient" in w.value for w in at.warning)

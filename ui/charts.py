@@ -279,3 +279,52 @@ def audit_bars(
         **_LAYOUT,
     )
     return fig
+
+
+def digit_answers(rows: Sequence[dict]) -> go.Figure:
+    """Every model's confidence in its answer on one digit, its answer written on the bar; a
+    VOneNet's bar carries the spread over noisy passes."""
+    fig = go.Figure(
+        go.Bar(
+            x=[r["label"] for r in rows],
+            y=[100 * r["confidence"] for r in rows],
+            error_y={"type": "data", "array": [100 * r["spread"] for r in rows]},
+            text=[str(r["answer"]) for r in rows],
+            textposition="inside",
+            marker_color=[ADV_COLOUR if style.is_vone(r["label"]) else CLEAN_COLOUR for r in rows],
+        )
+    )
+    fig.update_layout(
+        title="Each model's answer (on the bar) and its confidence",
+        height=320,
+        yaxis={"title": "confidence %", "range": [0, 105]},
+        **_LAYOUT,
+    )
+    return fig
+
+
+def replay_figure(steps: Sequence, current: int, target: int | None) -> go.Figure:
+    """PGD step by step: the loss and the label's (and target's) probability at every step,
+    a line at the step shown."""
+    xs = [s.index for s in steps]
+    fig = go.Figure()
+    fig.add_scatter(
+        x=xs, y=[100 * s.label_probability for s in steps], name="label's probability %"
+    )
+    if target is not None:
+        fig.add_scatter(
+            x=xs,
+            y=[100 * s.target_probability for s in steps],
+            name=f"target {target}'s probability %",
+        )
+    fig.add_scatter(x=xs, y=[s.loss for s in steps], name="loss", yaxis="y2", line={"dash": "dot"})
+    fig.add_vline(x=current, line={"color": STUDY_GREY})
+    fig.update_layout(
+        title="PGD step by step",
+        height=320,
+        xaxis={"title": "step"},
+        yaxis={"title": "probability %", "range": [0, 100]},
+        yaxis2={"title": "loss", "overlaying": "y", "side": "right"},
+        **_LAYOUT,
+    )
+    return fig

@@ -168,6 +168,23 @@ def health_words(health: dict, images: int, eps: float) -> str:
     return f"{said[0].upper()}{said[1:]}: {why}."
 
 
+def digit_health_words(health: dict, eps: float) -> str:
+    """The health line for one attacked digit: did it move, and how much of its gradient was
+    undefined (PGD's random start can move a digit whose gradient is mostly NaN)."""
+    if eps == 0:
+        return "eps is 0, so there is no attack: the attacked digit is the original."
+    nan = health["nonfinite_gradient_fraction"]
+    if health["moved_fraction"] == 0:
+        moved = "The attack did not change the digit"
+    else:
+        moved = f"The attack changed the digit, each pixel by at most {health['linf']:.2f}"
+    if nan >= 0.9995:
+        return f"{moved}: its gradient was undefined (NaN) at every pixel, and sign(NaN) = 0."
+    if nan > 0:
+        return f"{moved}; its gradient was undefined (NaN) at {nan:.0%} of the pixels it looked at."
+    return f"{moved}; its gradient was defined everywhere."
+
+
 # The words a class meets on every page, explained once (the sidebar's glossary).
 GLOSSARY = {
     "eps (ε)": "The attack's budget: the most any one pixel may change. Pixels run from 0 "
@@ -297,3 +314,32 @@ def finetune_reading(rows: list[dict], stalled: bool) -> str:
         "digits it trains on, as the study's baselines did (dashed). Whether that survives a "
         "stronger attack than FGSM is the audit's question (*Is it real?*)."
     )
+
+
+# --- your digit --------------------------------------------------------------------------------
+DIGIT_INTRO = (
+    "Draw a digit with the mouse or a finger, or upload a photo of one written on paper. The lab "
+    "turns it into the 28x28 picture the models know — greyscale, light ink on black, fitted "
+    "into 20x20 and centred by its centre of mass, as MNIST was made — and shows every model's "
+    "answer. Then attack it: make the models misread it, or read it as a digit of your choice."
+)
+DIGIT_UPLOAD = "A picture of one digit (PNG, JPEG or WebP; a phone photo of paper works)"
+DIGIT_EMPTY = "Draw a digit on the canvas, or upload a picture of one."
+DIGIT_SEEN = "what the models see (28x28)"
+DIGIT_SPREAD = (
+    "A VOneNet's bar shows the spread (±1 standard deviation) of its confidence over {passes} "
+    "passes with different noise."
+)
+DIGIT_TARGET_HELP = (
+    "none: any wrong answer will do. A digit: make the attacked model read exactly that. "
+    "runner-up: the class it already finds second most likely (the easiest target)."
+)
+DIGIT_NOT_MOVED = (
+    "The attack did not change the picture by its gradient: with the study's raw gradient a "
+    "VOneNet's gradient is undefined (NaN) at every pixel and sign(NaN) = 0, so it takes no "
+    "step (whatever moved came from PGD's random start). Choose the *repaired* gradient."
+)
+DIGIT_TRANSFER = (
+    "**The same attacked picture, shown to every model** (an attack made for one model often "
+    "fools the others too — *transfer*):"
+)

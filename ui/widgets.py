@@ -33,6 +33,7 @@ PAGES = (
     ("pages/4_Compare.py", "Compare with the study", "📊"),
     ("pages/5_Inside_the_VOneBlock.py", "Inside the VOneBlock", "🔬"),
     ("pages/6_Is_it_real.py", "Is it real? The audit", "🔍"),
+    ("pages/7_Your_digit.py", "Your digit", "✍️"),
 )
 
 

@@ -1,0 +1,108 @@
+"""The *Your digit* page's sections, drawn from :mod:`ui.digit_views`' results."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+import torch
+
+from vonedemo.viz import perturbation_rgb
+
+from . import charts, digit_views, text
+from .pictures import digit_strip, gray_image
+
+
+def _uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _perturbation(delta: np.ndarray, eps: float) -> np.ndarray:
+    return perturbation_rgb(torch.from_numpy(delta)[None, None], eps if eps > 0 else 1.0)[0]
+
+
+def seen(digit: bytes) -> None:
+    """The 28x28 picture the models see."""
+    st.image(gray_image(digit_views.picture(digit), zoom=6), caption=text.DIGIT_SEEN)
+
+
+def answers(rows: list[dict]) -> None:
+    st.plotly_chart(charts.digit_answers(rows), key="yd_answers")
+    st.caption(text.DIGIT_SPREAD.format(passes=digit_views.NOISY_PASSES))
+
+
+def attacked(digit: bytes, shown: digit_views.DigitAttack, eps: float, label: int, target) -> None:
+    """original | adversarial | perturbation, and which models the same picture fools."""
+    original = digit_views.picture(digit)
+    adversarial = np.frombuffer(shown.adversarial, dtype=np.float32).reshape(28, 28)
+    strip = digit_strip(
+        _uint8(original), _uint8(adversarial), _perturbation(shown.perturbation, eps)
+    )
+    st.image(strip, caption="original | adversarial | perturbation (red brighter, blue darker)")
+    st.markdown(f"🩺 **Gradient health:** {text.digit_health_words(shown.health, eps)}")
+    if shown.stalled and eps > 0:
+        st.warning(text.DIGIT_NOT_MOVED)
+    rows = digit_views.answers(shown.adversarial)
+    table = []
+    for r in rows:
+        reached = r["answer"] == target if isinstance(target, int) else r["answer"] != label
+        table.append(
+            {
+                "model": r["label"],
+                "answer on the attacked digit": r["answer"],
+                "confidence %": f"{100 * r['confidence']:.0f}",
+                "fooled": "yes" if reached else "no",
+            }
+        )
+    st.markdown(text.DIGIT_TRANSFER)
+    st.dataframe(table, hide_index=True, key="yd_transfer")
+
+
+def step_through(steps: list, index: int, eps: float, target: int | None) -> None:
+    """One step of PGD: its image, its perturbation and the curves up to it."""
+    step = steps[index]
+    left, right = st.columns([1, 2])
+    left.image(
+        digit_strip(
+            _uint8(steps[0].image), _uint8(step.image), _perturbation(step.perturbation, eps)
+        ),
+        caption=f"step {step.index} of {len(steps) - 1}: the model reads {step.prediction}",
+    )
+    right.plotly_chart(charts.replay_figure(steps, index, target), key="yd_replay")
+
+
+PLAY_EVERY_S = 0.7  # one PGD step per tick while playing
+
+
+def _advance() -> None:
+    st.session_state["yd_step"] = st.session_state["yd_step"] + 1
+
+
+def _tick(last: int) -> None:
+    """While playing: one step forward per tick, and a stop at the last step."""
+    state = st.session_state
+    if not state.get("yd_playing"):
+        return
+    if state["yd_step"] >= last:
+        state["yd_playing"] = False
+    else:
+        state["yd_step"] += 1
+    st.rerun()
+
+
+def pgd_section(digit: bytes, run: dict) -> None:
+    """PGD step by step: play / pause / step and a step slider over iterates computed once."""
+    st.subheader("PGD step by step")
+    steps = digit_views.replay(
+        run["model"], digit, run["label"], run["eps"], run["steps"], run["gradient"], run["target"]
+    )
+    last = len(steps) - 1
+    state = st.session_state
+    b1, b2, b3 = st.columns(3)
+    b1.button("▶ Play", key="yd_play", on_click=lambda: state.update(yd_playing=True))
+    b2.button("⏸ Pause", key="yd_pause", on_click=lambda: state.update(yd_playing=False))
+    b3.button("⏭ Step", key="yd_next", on_click=_advance)
+    state["yd_step"] = min(int(state.get("yd_step", 0)), last)
+    st.slider("Step", 0, last, key="yd_step")
+    step_through(steps, int(state["yd_step"]), run["eps"], run["target"])
+    if state.get("yd_playing"):
+        st.fragment(_tick, run_every=PLAY_EVERY_S)(last)
