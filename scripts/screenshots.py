@@ -27,6 +27,7 @@ PAGES = {
     "compare": "Compare",
     "inside_the_vone_block": "Inside_the_VOneBlock",
     "is_it_real": "Is_it_real",
+    "your_digit": "Your_digit",
 }
 CHROMIUM_ARGS = [
     "--headless",
@@ -55,15 +56,46 @@ def wait_rendered(page, timeout_ms: int = 120_000) -> None:
     page.wait_for_timeout(300)
 
 
-# Pages shown after a click: the button's label, and the text that says the run has ended.
-ACTIONS = {"fine_tune": ("Start fine-tuning", "Last run:")}
+SEVEN = (((60, 60), (220, 60)), ((220, 60), (120, 250)))  # a 7 in two strokes, canvas pixels
 
 
-def run_action(page, button: str, done_text: str, timeout_ms: int = 600_000) -> None:
-    """Click ``button`` and wait until ``done_text`` is on the page (a background run ended)."""
-    page.get_by_role("button", name=button).click()
-    page.get_by_text(done_text).first.wait_for(timeout=timeout_ms)
+def draw(page, strokes=SEVEN) -> None:
+    """Draw ``strokes`` with the mouse on the page's drawing canvas."""
+    canvas = page.locator("canvas").last
+    canvas.wait_for(timeout=60_000)
+    box = canvas.bounding_box()
+    for start, end in strokes:
+        page.mouse.move(box["x"] + start[0], box["y"] + start[1])
+        page.mouse.down()
+        for t in range(1, 21):
+            x = start[0] + (end[0] - start[0]) * t / 20
+            y = start[1] + (end[1] - start[1]) * t / 20
+            page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.up()
+
+
+def fine_tune_run(page, timeout_ms: int = 600_000) -> None:
+    """Start a fine-tuning run with the page's defaults and wait for it to end."""
+    page.get_by_role("button", name="Start fine-tuning").click()
+    page.get_by_text("Last run:").first.wait_for(timeout=timeout_ms)
     wait_rendered(page)
+
+
+def drawn_digit_attacked(page, timeout_ms: int = 300_000) -> None:
+    """Draw a 7 and make it read as a 3 (targeted PGD, the repaired gradient)."""
+    draw(page)
+    page.get_by_text("Each model's answer").first.wait_for(timeout=timeout_ms)
+    wait_rendered(page)
+    picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Make it read as")
+    picker.locator("input").click()
+    page.get_by_role("option", name="3", exact=True).click()
+    wait_rendered(page)
+    page.get_by_text("PGD step by step").first.wait_for(timeout=timeout_ms)
+    wait_rendered(page)
+
+
+# Pages shown after something is done on them.
+ACTIONS = {"fine_tune": fine_tune_run, "your_digit": drawn_digit_attacked}
 
 
 def main() -> int:
@@ -88,7 +120,7 @@ def main() -> int:
                 page.goto(f"http://127.0.0.1:{port}/{path}")
                 wait_rendered(page)
                 if name in ACTIONS:
-                    run_action(page, *ACTIONS[name])
+                    ACTIONS[name](page)
                 page.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
                 print(f"{name}: {time.perf_counter() - started:.1f} s")
             browser.close()

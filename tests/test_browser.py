@@ -107,3 +107,30 @@ def test_the_sidebar_menu_names_every_page(page, app_url):
     assert "streamlit app" not in menu
     for label in ("Attack explorer", "Train a model", "Is it real? The audit"):
         assert label in menu
+
+
+def test_a_digit_drawn_with_the_mouse_is_read_attacked_and_stepped(page, app_url, artifacts):
+    page.goto(f"{app_url}/Your_digit")
+    screenshots.wait_rendered(page)
+    screenshots.draw(page)  # a 7, in two mouse strokes on the canvas
+    page.get_by_text("Each model's answer").first.wait_for(timeout=120_000)
+    screenshots.wait_rendered(page)
+    body = page.inner_text("body")
+    assert "what the models see (28x28)" in body
+    assert "PGD step by step" in body  # the default attack, with its step-through
+    page.get_by_role("button", name="⏭ Step").click()
+    screenshots.wait_rendered(page)
+    assert "step 1 of" in page.inner_text("body")
+    _no_error_text(page)
+    page.screenshot(path=str(artifacts / "your_digit_drawn.png"), full_page=True)
+
+
+def test_a_bad_upload_gets_a_message_in_the_browser(page, app_url, tmp_path):
+    page.goto(f"{app_url}/Your_digit")
+    screenshots.wait_rendered(page)
+    page.get_by_role("tab", name=re.compile("Upload")).click()
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not a picture")
+    page.locator('input[type="file"]').set_input_files(str(bad))
+    page.get_by_text("not a picture we can read").first.wait_for(timeout=60_000)
+    _no_error_text(page)
