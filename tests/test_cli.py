@@ -130,3 +130,17 @@ def test_predict_refuses_a_bad_file_with_one_error_line(tmp_path, capsys, kind, 
     assert captured.out.startswith(f"{seven}: basic-cnn 7 (")  # the good file is still answered
     errors = captured.err.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith(f"error: {bad}: ") and message in errors[0]
+
+
+def test_attack_turns_a_picture_of_your_own_into_the_target(tmp_path, capsys):
+    seven = _drawn_seven(tmp_path / "seven.png")
+    grid = tmp_path / "grid.png"
+    argv = ["attack", "--model", "basic-cnn", "--image", str(seven), "--target", "3"]
+    argv += ["--attack", "pgd", "--steps", "20", "--step-size", "0.05", "--out", str(grid)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "adversarial 0/1 right, 1 read as 3" in out and grid.is_file()
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"")
+    assert main(["attack", "--model", "basic-cnn", "--image", str(bad), "--out", str(grid)]) == 2
+    assert capsys.readouterr().err.startswith("error: The file is empty")

@@ -24,6 +24,7 @@ from .api import (
     save_checkpoint,
     train,
 )
+from .attacks import target_classes
 from .bars import Bar, StageBars, step_callback
 from .checkpoints import CheckpointError, load_pretrained
 from .data import DataError, DataUnavailableError, load_mnist
@@ -212,10 +213,19 @@ def cmd_attack(args: argparse.Namespace) -> int:
     from .viz import attack_grid
 
     model, _ = _load_model(args)
-    test = load_mnist("test")
-    g = torch.Generator().manual_seed(args.seed)
-    idx = torch.randperm(len(test), generator=g)[: args.n]
-    images, labels = test.images[idx], test.labels[idx]
+    if args.image is not None:  # a picture of your own: one digit, labelled by the model
+        from .digit import preprocess
+
+        if not args.image.is_file():
+            raise CLIError(f"{args.image}: no such file")
+        images = preprocess(args.image.read_bytes())[None]
+        torch.manual_seed(args.seed)
+        labels = predict(model, images).argmax(1)
+    else:
+        test = load_mnist("test")
+        g = torch.Generator().manual_seed(args.seed)
+        idx = torch.randperm(len(test), generator=g)[: args.n]
+        images, labels = test.images[idx], test.labels[idx]
     options = {"gradient": args.gradient}
     if args.attack == "pgd":
         options.update(steps=args.steps, step_size=args.step_size)
@@ -223,15 +233,23 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
     health = GradientHealth()
     torch.manual_seed(args.seed)
-    adv = create_attack(args.attack, **options)(model, images, labels, args.eps, health=health)
+    extra = {} if args.target is None else {"target": target_classes(model, images, args.target)}
+    adv = create_attack(args.attack, **options)(
+        model, images, labels, args.eps, health=health, **extra
+    )
     clean_pred, adv_pred = predict(model, images).argmax(1), predict(model, adv).argmax(1)
     grid = attack_grid(images, adv, labels, clean_pred, adv_pred, args.eps)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     grid.save(args.out)
+    reached = (
+        ""
+        if args.target is None
+        else f", {int((adv_pred == args.target).sum())} read as {args.target}"
+    )
     print(
         f"clean {int((clean_pred == labels).sum())}/{len(labels)} right, "
-        f"adversarial {int((adv_pred == labels).sum())}/{len(labels)} right; wrote {args.out}\n"
-        f"gradient health: {health.sentence()}"
+        f"adversarial {int((adv_pred == labels).sum())}/{len(labels)} right{reached}; "
+        f"wrote {args.out}\ngradient health: {health.sentence()}"
     )
     return 0
 
@@ -577,6 +595,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--eps", type=_eps, default=0.35)
             p.add_argument("--n", type=int, default=16, help="digits in the grid")
             p.add_argument("--out", type=Path, required=True, help="PNG file to write")
+            p.add_argument("--image", type=Path, help="attack a picture of your own digit instead")
+            p.add_argument(
+                "--target", type=int, choices=range(10), help="make it read as this class"
+            )
         p.set_defaults(func=func)
     return parser
 
