@@ -9,11 +9,16 @@ from vonedemo.vone import NOISE_MODES
 
 DEFAULTS = {"ae_eps": 0.35, "ae_attack": "fgsm", "ae_gradient": "raw", "ae_eot": 1}
 DEFAULTS |= {"ae_pgd_steps": 10, "ae_noise": "neuronal", "ae_n": 16, "ae_seed": 0}
-DEFAULTS |= {"ae_sample": 100, "ae_digit": 0}
+DEFAULTS |= {"ae_sample": 100, "ae_digit": 0, "ae_target": "none"}
+TARGETS = ["none", "runner-up", *[str(k) for k in range(10)]]
 
 
 def _new_sample() -> None:
     st.session_state["ae_seed"] = int(st.session_state.get("ae_seed", 0)) + 1
+
+
+def _target(choice: str) -> int | str:
+    return choice if choice == "runner-up" else int(choice)
 
 
 def controls_ui() -> tuple[loaders.ModelChoice | None, AttackSettings, int, int]:
@@ -40,6 +45,7 @@ def controls_ui() -> tuple[loaders.ModelChoice | None, AttackSettings, int, int]
         **KEPT,
     )
     side.slider("EOT samples", 1, 8, key="ae_eot", help=text.EOT_HELP, **KEPT)
+    side.selectbox("Target", TARGETS, key="ae_target", help=text.DIGIT_TARGET_HELP, **KEPT)
     is_vone = choice is not None and choice.is_vone
     side.radio(
         "Noise (VOne models)",
@@ -73,6 +79,7 @@ def controls_ui() -> tuple[loaders.ModelChoice | None, AttackSettings, int, int]
         pgd_steps=int(state["ae_pgd_steps"]),
         noise=state["ae_noise"] if is_vone else None,
         seed=int(state["ae_seed"]),
+        target=None if state["ae_target"] == "none" else _target(state["ae_target"]),
     )
     return choice, settings, int(state["ae_n"]), int(state["ae_sample"])
 

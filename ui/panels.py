@@ -29,6 +29,8 @@ def shown_metrics(view: AttackView) -> tuple[list, st.delta_generator.DeltaGener
     )
     if view.eps == 0 and view.flipped:
         st.caption(text.noise_not_attack(view.flipped, n))
+    if view.reached_target is not None:
+        st.markdown(f"🎯 **{view.reached_target} of {n}** shown digits now read as their target.")
     widgets.health_note(
         view.health,
         n,
@@ -106,6 +108,11 @@ def larger_sample(choice, settings, limit: int, metrics: list, box) -> None:
         delta_color="normal",
     )
     with box:
+        if big.get("target_reached") is not None:
+            st.markdown(
+                f"🎯 {100 * big['target_reached']:.1f}% of the first {big['images']} test digits "
+                "now read as their target."
+            )
         widgets.health_note(
             big["health"],
             big["images"],

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .attacks import GradientHealth, create_attack, list_attacks
+from .attacks import GradientHealth, check_target, create_attack, list_attacks, target_classes
 from .attacks.base import check_eps
 from .attacks.pgd import default_step_size
 from .data import MNISTData
@@ -45,7 +45,8 @@ class AttackSettings:
     ``noise``: None keeps each model's own noise (neuronal for VOne models, as the study);
     ``"off"``/``"seeded"``/``"neuronal"`` override it for the whole computation (predictions
     and gradients). ``seed`` seeds the random number generator (noise draws, PGD starts) and,
-    in ``"seeded"`` mode, the fixed noise pattern.
+    in ``"seeded"`` mode, the fixed noise pattern. ``target``: None (any wrong answer), a class
+    0-9, or ``"runner-up"`` (each digit's second most likely class) for a targeted attack.
     """
 
     attack: str = "fgsm"
@@ -55,8 +56,10 @@ class AttackSettings:
     pgd_steps: int = 10
     noise: str | None = None
     seed: int = 0
+    target: int | str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "target", check_target(self.target))
         if self.attack not in list_attacks():
             raise ValueError(f"unknown attack {self.attack!r}; known: {', '.join(list_attacks())}")
         object.__setattr__(self, "eps", check_eps(self.eps))
@@ -89,6 +92,8 @@ class AttackSettings:
         text += f", {self.gradient} gradient"
         if self.noise:
             text += f", noise {self.noise}"
+        if self.target is not None:
+            text += f", target {self.target}"
         return text
 
 
@@ -128,6 +133,12 @@ class AttackView:
     stalled: bool  # the attack did not move most digits although eps > 0
     linf: float  # the largest |adv - x| applied
     seconds: float
+    targets: np.ndarray | None = None  # int64 [B]: each digit's target class (targeted attacks)
+
+    @property
+    def reached_target(self) -> int | None:
+        """Digits the attack made read as their target (None for an untargeted attack)."""
+        return None if self.targets is None else int((self.adv_pred == self.targets).sum())
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -237,7 +248,9 @@ def attack_batch_with_adversarial(
     if clean_probs is None:
         clean_probs = clean_probabilities(model, images, noise=settings.noise, seed=settings.seed)
     with seeded_run(settings.noise, settings.seed + 1):
-        adv = attack(model, images, labels, settings.eps, health=health)
+        aims = target_classes(model, images, settings.target)
+        extra = {} if aims is None else {"target": aims}
+        adv = attack(model, images, labels, settings.eps, health=health, **extra)
         adv_probs = probabilities(model, adv)
     sentence, stalled = health_text(health, settings.eps)
     idx = np.arange(len(labels)) if indices is None else np.asarray(indices, dtype=np.int64)
@@ -256,6 +269,7 @@ def attack_batch_with_adversarial(
         stalled=stalled,
         linf=float(health.linf),
         seconds=time.perf_counter() - start,
+        targets=None if aims is None else aims.cpu().numpy().astype(np.int64),
     )
     return view, adv.detach()
 
@@ -294,7 +308,8 @@ def attacked_sample_accuracy(
     on_batch: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Accuracy under ``settings``' attack on the first ``limit`` digits of ``data``:
-    {"images", "accuracy" (0..1), "health", "sentence", "stalled"}."""
+    {"images", "accuracy" (0..1), "target_reached" (0..1, or None untargeted), "health",
+    "sentence", "stalled"}."""
     with seeded_run(settings.noise, settings.seed):
         result = evaluate_attack(
             model,
@@ -305,11 +320,13 @@ def attacked_sample_accuracy(
             batch_size=100,
             attack_options=settings.options(),
             on_batch=on_batch,
+            target=settings.target,
         )
     sentence, stalled = health_text(result.health, settings.eps)
     return {
         "images": int(len(result.correct)),
         "accuracy": float(result.accuracy),
+        "target_reached": result.target_reached,
         "health": result.health.summary(),
         "sentence": sentence,
         "stalled": stalled,
