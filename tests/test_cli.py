@@ -139,8 +139,19 @@ def test_attack_turns_a_picture_of_your_own_into_the_target(tmp_path, capsys):
     argv += ["--attack", "pgd", "--steps", "20", "--step-size", "0.05", "--out", str(grid)]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "adversarial 0/1 right, 1 read as 3" in out and grid.is_file()
+    assert "adversarial 0/1 right, 1 read as their target" in out and grid.is_file()
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"")
     assert main(["attack", "--model", "basic-cnn", "--image", str(bad), "--out", str(grid)]) == 2
     assert capsys.readouterr().err.startswith("error: The file is empty")
+
+
+def test_evaluate_reports_a_targeted_success_rate(capsys):
+    argv = ["evaluate", "--model", "basic-cnn", "--attack", "pgd", "--steps", "10"]
+    argv += ["--step-size", "0.05", "--eps", "0.35", "--limit", "40", "--target", "runner-up"]
+    assert main(argv) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("pgd eps=0.350"))
+    reached = float(line.split(", ")[1].split("%")[0])
+    assert reached >= 80.0 and "read as their target (runner-up)" in line
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--model", "basic-cnn", "--target", "12"])
