@@ -7,7 +7,7 @@ from ui import digit_panels, digit_views, text, widgets
 from ui.widgets import KEPT
 
 DEFAULTS = {"yd_attack": "pgd", "yd_gradient": "repaired", "yd_eps": 0.2, "yd_target": "none"}
-DEFAULTS |= {"yd_steps": 20, "yd_step": 0, "yd_playing": False}
+DEFAULTS |= {"yd_steps": 20, "yd_at": 0, "yd_playing": False}
 TARGETS = ["none", "runner-up", *[str(k) for k in range(10)]]
 
 

@@ -982,3 +982,18 @@ def test_every_bad_file_gets_a_message_and_nothing_else(app_env, name, data, mes
     assert any(message in w.value for w in at.warning), [w.value for w in at.warning]
     assert not at.exception and not at.get("plotly_chart")
     assert not (app_env / "app").exists()  # nothing of an upload is written to disk
+
+
+def test_pgd_steps_are_computed_once_and_replayed(app_env, monkeypatch):
+    from ui import digit_views
+
+    calls = []
+    real = digit_views.pgd_steps
+    monkeypatch.setattr(digit_views, "pgd_steps", lambda *a, **k: calls.append(1) or real(*a, **k))
+    digit_views._replay.clear()
+    at = upload(open_page(DIGIT_PAGE), "seven.png", seven_png())
+    for _ in range(3):
+        run(at.button(key="yd_next").click())
+    run(at.slider(key="yd_step").set_value(10))
+    assert at.slider(key="yd_step").value == 10
+    assert len(calls) == 1  # stepping and sliding replay the recorded iterates

@@ -121,16 +121,40 @@ def test_a_digit_drawn_with_the_mouse_is_read_attacked_and_stepped(page, app_url
     page.get_by_role("button", name="⏭ Step").click()
     screenshots.wait_rendered(page)
     assert "step 1 of" in page.inner_text("body")
+    # A targeted attack: make the drawn digit read as a 3.
+    picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Make it read as")
+    picker.locator("input").click()
+    page.keyboard.type("3")  # the picker filters its options as one types
+    page.keyboard.press("Enter")
+    screenshots.wait_rendered(page)
+    assert "target 3's probability" in page.inner_text("body")  # the replay now aims at a 3
+    page.get_by_role("button", name="▶ Play").click()  # steps on by itself, once per tick
+    page.get_by_text(re.compile(r"step [3-9] of 20")).first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="⏸ Pause").click()
     _no_error_text(page)
     page.screenshot(path=str(artifacts / "your_digit_drawn.png"), full_page=True)
 
 
-def test_a_bad_upload_gets_a_message_in_the_browser(page, app_url, tmp_path):
+BAD_UPLOADS = {
+    "notes.png": (b"this is not a picture", "not a picture we can read"),
+    "empty.png": (b"", "empty"),
+    "white.png": (None, "draw a digit first"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_UPLOADS))
+def test_a_bad_upload_gets_a_message_in_the_browser(page, app_url, tmp_path, name):
+    from PIL import Image
+
+    content, message = BAD_UPLOADS[name]
+    bad = tmp_path / name
+    if content is None:
+        Image.new("L", (200, 200), 255).save(bad)
+    else:
+        bad.write_bytes(content)
     page.goto(f"{app_url}/Your_digit")
     screenshots.wait_rendered(page)
     page.get_by_role("tab", name=re.compile("Upload")).click()
-    bad = tmp_path / "notes.png"
-    bad.write_bytes(b"this is not a picture")
     page.locator('input[type="file"]').set_input_files(str(bad))
-    page.get_by_text("not a picture we can read").first.wait_for(timeout=60_000)
+    page.get_by_text(message).first.wait_for(timeout=60_000)
     _no_error_text(page)

@@ -73,8 +73,14 @@ def step_through(steps: list, index: int, eps: float, target: int | None) -> Non
 PLAY_EVERY_S = 0.7  # one PGD step per tick while playing
 
 
+# The step shown lives in "yd_at": the play fragment and the buttons move it, and the slider
+# (key "yd_step", a widget's own state, which only a full run may set) follows it.
 def _advance() -> None:
-    st.session_state["yd_step"] = st.session_state["yd_step"] + 1
+    st.session_state["yd_at"] = st.session_state.get("yd_at", 0) + 1
+
+
+def _slid() -> None:
+    st.session_state["yd_at"] = st.session_state["yd_step"]
 
 
 def _tick(last: int) -> None:
@@ -82,10 +88,10 @@ def _tick(last: int) -> None:
     state = st.session_state
     if not state.get("yd_playing"):
         return
-    if state["yd_step"] >= last:
+    if state.get("yd_at", 0) >= last:
         state["yd_playing"] = False
     else:
-        state["yd_step"] += 1
+        state["yd_at"] = state.get("yd_at", 0) + 1
     st.rerun()
 
 
@@ -101,8 +107,9 @@ def pgd_section(digit: bytes, run: dict) -> None:
     b1.button("▶ Play", key="yd_play", on_click=lambda: state.update(yd_playing=True))
     b2.button("⏸ Pause", key="yd_pause", on_click=lambda: state.update(yd_playing=False))
     b3.button("⏭ Step", key="yd_next", on_click=_advance)
-    state["yd_step"] = min(int(state.get("yd_step", 0)), last)
-    st.slider("Step", 0, last, key="yd_step")
-    step_through(steps, int(state["yd_step"]), run["eps"], run["target"])
+    state["yd_at"] = min(int(state.get("yd_at", 0)), last)
+    state["yd_step"] = state["yd_at"]  # before the slider exists in this run: allowed
+    st.slider("Step", 0, last, key="yd_step", on_change=_slid)
+    step_through(steps, int(state["yd_at"]), run["eps"], run["target"])
     if state.get("yd_playing"):
         st.fragment(_tick, run_every=PLAY_EVERY_S)(last)
