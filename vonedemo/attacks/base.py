@@ -57,6 +57,25 @@ def check_batch(images: torch.Tensor, labels: torch.Tensor) -> None:
         raise ValueError("labels must be class ids in 0..9")
 
 
+def private_generator(seed: int | None, device: torch.device) -> torch.Generator:
+    """A generator of the attack's own: its random draws repeat for a seed (None: fresh ones)
+    and the global RNG is left alone."""
+    generator = torch.Generator(device=device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return generator
+
+
+def unmoved(x: torch.Tensor, health: GradientHealth | None) -> torch.Tensor:
+    """The result of an attack with nothing to do (eps 0): the images themselves, recorded."""
+    adv = x.clone()
+    if health is not None:
+        health.add_result(x, adv)
+    return adv
+
+
 def check_count(value: int, name: str) -> int:
     if isinstance(value, bool) or int(value) != value or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")

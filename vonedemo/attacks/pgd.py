@@ -19,7 +19,15 @@ import torch
 from torch import nn
 
 from ..vone import GradientMode, NoiseMode
-from .base import GradientHealth, check_batch, check_count, check_eps, input_gradient
+from .base import (
+    GradientHealth,
+    check_batch,
+    check_count,
+    check_eps,
+    input_gradient,
+    private_generator,
+    unmoved,
+)
 
 
 def default_step_size(eps: float, steps: int) -> float:
@@ -58,16 +66,8 @@ def pgd(
     eot_samples = check_count(eot_samples, "eot_samples")
     x = images.detach()
     if eps == 0:
-        adv = x.clone()
-        if health is not None:
-            health.add_result(x, adv)
-        return adv
-    # A private generator: random starts are repeatable and the global RNG is left alone.
-    generator = torch.Generator(device=x.device)
-    if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(seed)
+        return unmoved(x, health)
+    generator = private_generator(seed, x.device)
     lower, upper = x - eps, x + eps
     best = x.clone()
     undone = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)

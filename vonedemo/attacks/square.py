@@ -28,7 +28,14 @@ import torch
 from torch import nn
 
 from ..vone import noise_mode
-from .base import GradientHealth, check_batch, check_count, check_eps
+from .base import (
+    GradientHealth,
+    check_batch,
+    check_count,
+    check_eps,
+    private_generator,
+    unmoved,
+)
 
 # Iterations (of the paper's 10,000) after which the square's area share p halves.
 _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
@@ -68,15 +75,8 @@ def square(
         raise ValueError(f"p_init must be in (0, 1], got {p_init!r}")
     x = images.detach()
     if eps == 0 or x.shape[0] == 0:
-        adv = x.clone()
-        if health is not None:
-            health.add_result(x, adv)
-        return adv
-    generator = torch.Generator(device=x.device)
-    if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(seed)
+        return unmoved(x, health)
+    generator = private_generator(seed, x.device)
 
     def random_signs(*shape: int) -> torch.Tensor:
         bits = torch.randint(0, 2, shape, generator=generator, device=x.device)
