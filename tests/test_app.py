@@ -971,13 +971,22 @@ def test_an_uploaded_digit_is_read_attacked_and_stepped_through(app_env):
         ("notes.png", b"just some text", "not a picture"),
         ("cut.png", seven_png()[:300], "truncated"),
         ("blank.png", None, "draw a digit first"),
+        ("bomb.png", "bomb", "million pixels"),
+        ("ink.png", "ink", "all ink"),
     ],
 )
 def test_every_bad_file_gets_a_message_and_nothing_else(app_env, name, data, message):
-    if data is None:
+    if data is None or data == "ink":  # a white page, or a black one framed by a little paper
+        page = Image.new("L", (200, 200), 255)
+        if data == "ink":
+            page.paste(0, (20, 20, 180, 180))
         buffer = io.BytesIO()
-        Image.new("L", (200, 200), 255).save(buffer, format="PNG")
+        page.save(buffer, format="PNG")
         data = buffer.getvalue()
+    elif data == "bomb":
+        from test_digit import _png_claiming
+
+        data = _png_claiming(10_000, 5_000)  # refused from its header, never decoded
     at = upload(open_page(DIGIT_PAGE), name, data)
     assert any(message in w.value for w in at.warning), [w.value for w in at.warning]
     assert not at.exception and not at.get("plotly_chart")
