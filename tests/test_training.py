@@ -154,3 +154,52 @@ def test_adversarial_warmup_ramps_eps_from_zero(test_data, monkeypatch):
     assert seen[:4] == sorted(seen[:4]) and all(abs(s - 0.3) < 1e-6 for s in seen[3:])
     with pytest.raises(ValueError, match="adv_warmup_epochs"):
         TrainConfig(adv_warmup_epochs=-1)
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", ["basic-cnn", "vone-basic-cnn"])
+def test_a_killed_finetuning_run_resumes_to_the_same_curve(tmp_path, name):
+    from vonedemo.data import load_mnist
+
+    train_set, test_set = load_mnist("train"), load_mnist("test")
+    config = FinetuneConfig(rounds=3, train_limit=64, eval_limit=40, batch_size=32)
+    model = tiny_model(name)
+    whole = adversarial_finetune(model, train_set, test_set, config).curves()
+
+    state = tmp_path / "run.pt"
+
+    def kill_after_round_1(progress):
+        if progress.done == 1:
+            raise _Killed  # as if the process died right after round 1 was saved
+
+    with pytest.raises(_Killed):
+        adversarial_finetune(
+            model, train_set, test_set, config, on_round=kill_after_round_1, state_file=state
+        )
+    seen = []
+    resumed = adversarial_finetune(
+        model, train_set, test_set, config, state_file=state, on_round=seen.append
+    )
+    assert resumed.curves() == whole  # the same curve as a run that never stopped
+    assert [p.done for p in seen] == [0, 1, 2, 3]  # earlier rounds reported again, from the file
+    assert [r.round for r in resumed.rounds] == [0, 1, 2, 3]
+    again = adversarial_finetune(model, train_set, test_set, config, state_file=state)
+    assert again.curves() == whole  # a finished run resumes to its end at once
+
+
+def test_a_state_file_of_other_settings_or_junk_is_refused(tmp_path, test_data):
+    from vonedemo.data import load_mnist
+
+    state = tmp_path / "run.pt"
+    model = tiny_model("basic-cnn")
+    small = FinetuneConfig(rounds=1, train_limit=32, eval_limit=20, batch_size=32)
+    adversarial_finetune(model, load_mnist("train"), test_data, small, state_file=state)
+    other = FinetuneConfig(rounds=2, train_limit=32, eval_limit=20, batch_size=32)
+    with pytest.raises(ValueError, match="other settings"):
+        adversarial_finetune(model, load_mnist("train"), test_data, other, state_file=state)
+    state.write_bytes(b"not a state")
+    with pytest.raises(ValueError, match="not a readable fine-tuning state"):
+        adversarial_finetune(model, load_mnist("train"), test_data, small, state_file=state)

@@ -17,6 +17,7 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,7 @@ from .attacks import GradientHealth, create_attack
 from .attacks.base import check_eps
 from .data import MNISTData
 from .evaluation import accuracy, evaluate_attack
+from .files import atomic_write
 from .progress import Progress, ProgressCallback
 from .vone import GradientMode, check_gradient_mode
 
@@ -77,6 +79,28 @@ class FinetuneConfig:
         check_gradient_mode(self.gradient)
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+ROUND_STATE_FORMAT = "vonedemo-finetune-state-1"
+
+
+def _read_round_state(path: str | Path, config: FinetuneConfig) -> dict | None:
+    """A fine-tuning run's saved state, or None when there is none yet. Read without unpickling
+    code; a file of another run (other settings) or of another kind is refused."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a damaged or foreign file: say which, never run from it
+        raise ValueError(f"{path}: not a readable fine-tuning state ({type(e).__name__})") from e
+    if not isinstance(state, dict) or state.get("format") != ROUND_STATE_FORMAT:
+        raise ValueError(f"{path}: not a vonedemo fine-tuning state")
+    if state.get("config") != asdict(config):
+        raise ValueError(
+            f"{path}: holds a run with other settings; remove it or use the same settings"
+        )
+    return state
 
 
 def _check_positive(**values: int) -> None:
@@ -283,9 +307,10 @@ def adversarial_finetune(
     on_round: ProgressCallback | None = None,
     on_step: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    state_file: str | Path | None = None,
 ) -> FinetuneResult:
     """``adversarial_finetune(model, data, test_data, config=None, *, on_round=None,
-    on_step=None, should_stop=None) -> FinetuneResult``
+    on_step=None, should_stop=None, state_file=None) -> FinetuneResult``
 
     The study's experiment: fine-tune a *copy* of ``model`` with Adam on FGSM images made
     from the copy's current weights at every step; return a :class:`FinetuneResult` (the tuned
@@ -294,6 +319,11 @@ def adversarial_finetune(
     After each round (one pass over ``train_limit`` images) clean and adversarial accuracy on
     ``eval_limit`` test images go to ``on_round`` (stage ``"round"``; round 0 is the model
     before fine-tuning); ``on_step`` gets every step (stage ``"fine-tune"``).
+
+    ``state_file``: after every round the run's state (weights, optimizer, the curve so far,
+    the random generator) is written there atomically; a run given the same file continues
+    after its last finished round — a killed run resumes to the same curve as one that never
+    stopped. The file must hold a run of the same settings.
 
     Example::
 
@@ -315,6 +345,24 @@ def adversarial_finetune(
     start = time.perf_counter()
     stopped = False
 
+    def report(info: RoundInfo) -> None:
+        if on_round:
+            on_round(
+                Progress(
+                    "round",
+                    info.round,
+                    info.rounds,
+                    {
+                        "clean_accuracy": info.clean_accuracy,
+                        "adversarial_accuracy": info.adversarial_accuracy,
+                        "train_loss": info.train_loss,
+                        "seconds": info.seconds,
+                        "train_health": info.train_health,
+                        "test_health": info.test_health,
+                    },
+                )
+            )
+
     def score(round_index: int, loss: float | None, t0: float, made: GradientHealth | None):
         tuned.eval()
         clean = accuracy(tuned, test)
@@ -333,29 +381,38 @@ def adversarial_finetune(
             scored.health.summary(),
         )
         rounds.append(info)
-        if on_round:
-            on_round(
-                Progress(
-                    "round",
-                    info.round,
-                    info.rounds,
-                    {
-                        "clean_accuracy": info.clean_accuracy,
-                        "adversarial_accuracy": info.adversarial_accuracy,
-                        "train_loss": info.train_loss,
-                        "seconds": info.seconds,
-                        "train_health": info.train_health,
-                        "test_health": info.test_health,
-                    },
-                )
-            )
+
+    def save(step: int) -> None:
+        state = {
+            "format": ROUND_STATE_FORMAT,
+            "config": asdict(config),
+            "model": tuned.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rounds": [asdict(r) for r in rounds],
+            "step": step,
+            "rng": torch.get_rng_state(),
+        }
+        atomic_write(state_file, lambda f: torch.save(state, f))
 
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
-        score(0, None, start, None)
-        tuned.train()
         step = 0
-        for r in range(1, config.rounds + 1):
+        saved = _read_round_state(state_file, config) if state_file is not None else None
+        if saved is None:
+            score(0, None, start, None)
+            if state_file is not None:
+                save(0)
+            report(rounds[0])
+        else:  # resume after the last finished round
+            tuned.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            rounds.extend(RoundInfo(**r) for r in saved["rounds"])
+            step = int(saved["step"])
+            torch.set_rng_state(saved["rng"])
+            for info in rounds:
+                report(info)
+        tuned.train()
+        for r in range(len(rounds), config.rounds + 1):
             t0 = time.perf_counter()
             loss_sum, seen = 0.0, 0
             made = GradientHealth()
@@ -378,6 +435,9 @@ def adversarial_finetune(
                     stopped = True
                     break
             score(r, loss_sum / max(seen, 1), t0, made)
+            if state_file is not None and not stopped:  # only finished rounds are kept
+                save(step)
+            report(rounds[-1])
             if stopped:
                 break
         optimizer.zero_grad(set_to_none=True)
