@@ -128,3 +128,22 @@ def test_reproduce_smoke_run_writes_tables_curves_summary_and_readme(tmp_path, m
     assert "<!-- results:start -->" in text and "VOne-CNN" in text
     # A --limit run never rewrites the shipped figures.
     assert (CHECKPOINTS / "manifest.json").read_bytes() == manifest_before
+
+
+@pytest.mark.slow
+def test_reproduce_resume_keeps_each_models_finetuning_state(tmp_path):
+    out = tmp_path / "results"
+    argv = ["reproduce", "--models", "basic-cnn", "--limit", "40", "--rounds", "2"]
+    argv += ["--sweep-limit", "20", "--finetune-train-limit", "64", "--finetune-eval-limit", "40"]
+    argv += ["--out", str(out), "--resume"]
+    assert main(argv) == 0
+    state = out / "finetune-state" / "basic-cnn-finetune.pt"
+    assert state.is_file()
+    first = json.loads((out / "summary.json").read_text())["models"]["basic-cnn"]["finetune"]
+    assert len(first["clean"]) == 3 and first["train_moved"][1:] == [1.0, 1.0]
+    assert first["train_moved"][0] is None  # round 0: no training attack yet
+    stamp = state.stat().st_mtime_ns
+    assert main(argv) == 0  # a finished run: continued from its state, nothing trained again
+    again = json.loads((out / "summary.json").read_text())["models"]["basic-cnn"]["finetune"]
+    assert again["clean"] == first["clean"] and again["adversarial"] == first["adversarial"]
+    assert state.stat().st_mtime_ns == stamp

@@ -320,7 +320,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         options["finetune_eval_limit"] = args.finetune_eval_limit
     config = ReproduceConfig.full(**options) if args.full else ReproduceConfig(**options)
     bars = StageBars(close_when_finished=True)
-    report = reproduce(config, bars)
+    report = reproduce(config, bars, state_dir=args.out / "finetune-state" if args.resume else None)
     bars.close()
     previous = args.out / "summary.json"
     if args.merge and previous.is_file():
@@ -515,6 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--full", action="store_true", help="the study's 30 rounds on all data (hours on a CPU)"
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep each model's fine-tuning state in --out/finetune-state after every round, "
+        "and continue a killed run from there",
     )
     p.add_argument("--skip-finetune", action="store_true")
     p.add_argument("--seed", type=int, default=0)

@@ -80,8 +80,13 @@ class Reproduction:
 
 
 def reproduce(
-    config: ReproduceConfig | None = None, on_progress: ProgressCallback | None = None
+    config: ReproduceConfig | None = None,
+    on_progress: ProgressCallback | None = None,
+    state_dir: str | Path | None = None,
 ) -> Reproduction:
+    """The study's tables and fine-tuning curves for ``config``. With ``state_dir`` every
+    model's fine-tuning keeps its state there after each round (``<model>-finetune.pt``), and a
+    run started again with the same folder continues each model after its last finished round."""
     config = config or ReproduceConfig()
     report = Reproduction(
         config=asdict(config),
@@ -163,9 +168,22 @@ def reproduce(
                 load_mnist("test"),
                 ft_config,
                 on_round=lambda r, n=name: progress(Progress(f"fine-tune: {n}", r.done, r.total)),
+                state_file=None if state_dir is None else Path(state_dir) / f"{name}-finetune.pt",
             )
             curves = {k: [100 * v for v in vals] for k, vals in result.curves().items()}
-            report.models[name]["finetune"] = {**curves, "seconds": time.perf_counter() - t0}
+            health = {
+                "train_moved": [
+                    (r.train_health or {}).get("moved_fraction") for r in result.rounds
+                ],
+                "test_nan": [
+                    (r.test_health or {}).get("nonfinite_gradient_fraction") for r in result.rounds
+                ],
+            }
+            report.models[name]["finetune"] = {
+                **curves,
+                **health,
+                "seconds": time.perf_counter() - t0,
+            }
             report.models[name]["study_finetune"] = study_curves(name)
         report.timings["finetune_seconds"] = time.perf_counter() - start
     return report
