@@ -147,3 +147,16 @@ def test_reproduce_resume_keeps_each_models_finetuning_state(tmp_path):
     again = json.loads((out / "summary.json").read_text())["models"]["basic-cnn"]["finetune"]
     assert again["clean"] == first["clean"] and again["adversarial"] == first["adversarial"]
     assert state.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("gradient", "moved"), [("raw", 0.0), ("repaired", 1.0)])
+def test_reproduce_finetunes_a_vonenet_with_the_gradient_asked_for(tmp_path, gradient, moved):
+    out = tmp_path / "results"
+    argv = ["reproduce", "--models", "vone-basic-cnn", "--limit", "20", "--rounds", "1"]
+    argv += ["--sweep-limit", "10", "--finetune-train-limit", "32", "--finetune-eval-limit", "20"]
+    assert main([*argv, "--out", str(out), "--finetune-gradient", gradient]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["finetune_gradient"] == gradient
+    # The study's FGSM moves no VOneNet digit; the repaired one moves them all.
+    assert summary["models"]["vone-basic-cnn"]["finetune"]["train_moved"][1] == moved

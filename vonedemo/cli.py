@@ -308,6 +308,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduce import ReproduceConfig, reproduce, update_readme, write_outputs
 
     options = {"limit": args.limit, "seed": args.seed, "skip_finetune": args.skip_finetune}
+    options["finetune_gradient"] = args.finetune_gradient
     if args.models:
         options["models"] = tuple(args.models)
     if args.rounds is not None:
@@ -515,6 +516,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--full", action="store_true", help="the study's 30 rounds on all data (hours on a CPU)"
+    )
+    p.add_argument(
+        "--finetune-gradient",
+        choices=list(GRADIENT_MODES),
+        default="raw",
+        help="the fine-tuning attack's gradient: the study's raw, or repaired (a working attack)",
     )
     p.add_argument(
         "--resume",

@@ -29,6 +29,7 @@ from .ordering import merge_in_registry_order
 from .progress import Progress, ProgressCallback, counter
 from .study import STUDY_EPS, study_accuracy, study_curves
 from .training import FinetuneConfig, adversarial_finetune
+from .vone import GradientMode
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class ReproduceConfig:
     sweep_eps: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(11))
     seed: int = 0
     skip_finetune: bool = False
+    # The fine-tuning attack's complex-cell gradient: the study's "raw" (on a VOneNet its FGSM
+    # moves nothing), or "repaired": what the study would have seen with a working attack.
+    finetune_gradient: GradientMode = "raw"
     record_in_manifest: bool = True  # full-test-set figures go into checkpoints/manifest.json
 
     @classmethod
@@ -157,6 +161,7 @@ def reproduce(
             rounds=config.rounds,
             train_limit=config.finetune_train_limit,
             eval_limit=config.finetune_eval_limit,
+            gradient=config.finetune_gradient,
             seed=config.seed,
         )
         for name in config.models:
