@@ -1006,3 +1006,16 @@ def test_pgd_steps_are_computed_once_and_replayed(app_env, monkeypatch):
     run(at.slider(key="yd_step").set_value(10))
     assert at.slider(key="yd_step").value == 10
     assert len(calls) == 1  # stepping and sliding replay the recorded iterates
+
+
+def test_a_training_runs_link_on_the_finetuning_page_is_left_alone(app_env):
+    at = open_page(TRAIN)
+    at.select_slider(key="tr_size").set_value(200)
+    run(at.button(key="tr_start").click())
+    run_id = finish_run(at, "tr_run") and at.session_state["tr_run"]
+    other = AppTest.from_file(str(HOME), default_timeout=TIMEOUT)
+    other.switch_page(FINETUNE)
+    other.query_params["run"] = run_id
+    run(other)
+    assert not any("not in the app any more" in i.value for i in other.info)
+    assert not other.session_state["ft_run"]

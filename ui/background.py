@@ -111,13 +111,14 @@ def start(
     return run
 
 
-def find(run_id: object, kind: str) -> Run | None:
-    """The run with this id (from a URL: anything may come in) of this kind, or None."""
+def find(run_id: object, kind: str | None = None) -> Run | None:
+    """The run with this id (from a URL: anything may come in), of this kind if one is given,
+    or None."""
     if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         return None
     with _runs_lock:
         run = _runs.get(run_id)
-    return run if run is not None and run.kind == kind else None
+    return run if run is not None and kind in (None, run.kind) else None
 
 
 def forget_all() -> None:

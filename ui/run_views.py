@@ -20,6 +20,8 @@ def follow(kind: str, state_key: str) -> background.Run | None:
     if not run_id:
         return None
     run = background.find(run_id, kind)
+    if run is None and background.find(run_id) is not None:
+        return None  # another page's run (the URL came along): not this page's business
     if run is None:
         st.info(text.RUN_GONE)
         st.session_state[state_key] = None
