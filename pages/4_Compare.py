@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import charts, compute, jobs, loaders, text, widgets
+from ui import charts, compute, exports, jobs, loaders, text, widgets
 from ui.widgets import KEPT
 from vonedemo import models
 
@@ -36,6 +36,10 @@ with widgets.guard("the compare page"):
     if not found.anything_measured:
         st.info(text.COMPARE_NOTHING_MEASURED)
     st.plotly_chart(charts.compare_bars(found.rows), key="cmp_bars")
+    exports.buttons(
+        [("the table (CSV)", exports.csv_bytes(found.table), "compare.csv", "text/csv")],
+        key="cmp_download",
+    )
 
     st.subheader("Accuracy against eps")
     if found.curves:

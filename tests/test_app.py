@@ -1019,3 +1019,33 @@ def test_a_training_runs_link_on_the_finetuning_page_is_left_alone(app_env):
     run(other)
     assert not any("not in the app any more" in i.value for i in other.info)
     assert not other.session_state["ft_run"]
+
+
+def _downloads(at) -> list[str]:
+    return [b.proto.label for b in at.get("download_button")]
+
+
+def test_pages_offer_what_they_show_for_download(app_env):
+    at = open_page(EXPLORER)
+    assert _downloads(at) == ["⬇ the digits (PNG)", "⬇ the table (CSV)"]
+    assert _downloads(open_page(COMPARE)) == ["⬇ the table (CSV)"]
+    digit = upload(open_page(DIGIT_PAGE), "seven.png", seven_png())
+    assert _downloads(digit) == ["⬇ the picture (PNG)", "⬇ the table (CSV)"]
+
+
+def test_exports_make_real_files():
+    import csv
+
+    from ui import exports
+
+    rows = [{"model": "Basic-CNN", "clean %": "97.9"}, {"model": "VOne-CNN", "clean %": "96.6"}]
+    assert list(csv.DictReader(io.StringIO(exports.csv_bytes(rows).decode()))) == rows
+    picture = exports.stacked([np.zeros((28, 84, 3), np.uint8), np.zeros((28, 84), np.uint8)])
+    assert picture.shape == (2 * (28 + 4), 84, 3)
+    png = exports.png_bytes(picture)
+    assert Image.open(io.BytesIO(png)).size == (84, 64)
+    from ui.charts import finetune_figure
+
+    figure = finetune_figure([{"round": 0, "clean": 98.0, "adversarial": 7.0}], 1, None)
+    page = exports.standalone_html(figure)()
+    assert page.lower().startswith("<!doctype html>") and len(page) > 1_000_000  # plotly inside

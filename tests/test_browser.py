@@ -158,3 +158,17 @@ def test_a_bad_upload_gets_a_message_in_the_browser(page, app_url, tmp_path, nam
     page.locator('input[type="file"]').set_input_files(str(bad))
     page.get_by_text(message).first.wait_for(timeout=60_000)
     _no_error_text(page)
+
+
+def test_a_download_button_delivers_a_file(page, app_url, tmp_path):
+    page.goto(f"{app_url}/Attack_explorer")
+    screenshots.wait_rendered(page)
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="⬇ the digits (PNG)").click()
+    saved = tmp_path / "digits.png"
+    download.value.save_as(saved)
+    from PIL import Image
+
+    picture = Image.open(saved)
+    assert download.value.suggested_filename == "attacked_digits.png"
+    assert picture.format == "PNG" and picture.height > 16 * 28  # all 16 digits, one under another

@@ -8,7 +8,7 @@ import torch
 
 from vonedemo.viz import perturbation_rgb
 
-from . import charts, digit_views, text
+from . import charts, digit_views, exports, text
 from .pictures import digit_strip, gray_image
 
 
@@ -55,6 +55,13 @@ def attacked(digit: bytes, shown: digit_views.DigitAttack, eps: float, label: in
         )
     st.markdown(text.DIGIT_TRANSFER)
     st.dataframe(table, hide_index=True, key="yd_transfer")
+    exports.buttons(
+        [
+            ("the picture (PNG)", exports.png_bytes(strip), "your_digit_attacked.png", "image/png"),
+            ("the table (CSV)", exports.csv_bytes(table), "your_digit_transfer.csv", "text/csv"),
+        ],
+        key="yd_download",
+    )
 
 
 def step_through(steps: list, index: int, eps: float, target: int | None) -> None:

@@ -9,7 +9,7 @@ import streamlit as st
 from vonedemo import models
 from vonedemo.attack_view import AttackView
 
-from . import charts, compute, run_views, text, widgets
+from . import charts, compute, exports, run_views, text, widgets
 from .block_views import BankView, BlockAttackView, CellView, NoiseView
 from .pictures import digit_strip
 
@@ -80,6 +80,21 @@ def digit_up_close(view: AttackView) -> None:
     )
     with st.expander("Table of the shown digits"):
         st.dataframe(view.rows(), hide_index=True, key="ae_table")
+
+    def grid_png() -> bytes:  # made when downloaded
+        strips = [
+            digit_strip(view.original[i], view.adversarial[i], view.perturbation[i], zoom=4)
+            for i in range(len(view))
+        ]
+        return exports.png_bytes(exports.stacked(strips))
+
+    exports.buttons(
+        [
+            ("the digits (PNG)", grid_png, "attacked_digits.png", "image/png"),
+            ("the table (CSV)", exports.csv_bytes(view.rows()), "attacked_digits.csv", "text/csv"),
+        ],
+        key="ae_download",
+    )
     st.caption(
         f"The attack on the shown digits took {view.seconds:.2f} s (results are cached per eps)."
     )

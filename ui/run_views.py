@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from . import background, charts, text
+from . import background, charts, exports, text
 
 POLL_S = 1.0
 
@@ -97,6 +97,19 @@ def finetuning(
         st.warning(text.FINETUNE_STALLED)
     st.caption(text.finetune_reading(run.rows, stalled))
     st.dataframe(finetune_table(run.rows), hide_index=True, key=f"{key}_rounds")
+    if run.status == "done":
+        exports.buttons(
+            [
+                (
+                    "the rounds (CSV)",
+                    exports.csv_bytes(finetune_table(run.rows)),
+                    "rounds.csv",
+                    "text/csv",
+                ),
+                ("the curves (HTML)", exports.standalone_html(figure), "curves.html", "text/html"),
+            ],
+            key=key,
+        )
 
 
 def finetune_stalled(rows: list[dict]) -> bool:
