@@ -52,8 +52,8 @@ NOISE_HELP = (
 EXPLORER_EPS = "eps — the largest change per pixel (pixel values run from 0 to 1)"
 EXPLORER_SCORING = "⏳ Scoring the larger sample at this eps in the background…"
 EXPLORER_QUEUED = (
-    "⏳ The larger sample at this eps is queued behind other people's: it appears here when "
-    "it is scored. The grid above is already up to date."
+    "⏳ The larger sample at this eps waits for the ones asked for before it (one is scored at a "
+    "time): it appears here when it is scored. The grid above is already up to date."
 )
 
 # --- training and fine-tuning ------------------------------------------------------------------
