@@ -35,9 +35,11 @@ from benchmarks.sections import (  # noqa: E402
     levers,
     memory,
     models,
+    scale,
     training,
 )
 from vonedemo.data import load_mnist  # noqa: E402
+from vonedemo.device import DeviceError, resolve_device  # noqa: E402
 from vonedemo.runtime import tune_allocator  # noqa: E402
 
 SECTIONS = (
@@ -49,6 +51,7 @@ SECTIONS = (
     "memory",
     "levers",
     "allocator",
+    "scale",
 )
 NOTES = ROOT / "benchmarks" / "notes.md"  # the hand-written part of RESULTS.md
 TARGETS = {
@@ -58,6 +61,10 @@ TARGETS = {
     "eval_minutes": 4.0,
     "rss_gb": 1.5,
     "train_epoch_s": 60.0,
+    "speed_up_vs_old": 2.0,  # VOne training step and repaired FGSM against the issue's start
+    "noise_floor": 1.5,  # noisy block forward / torch.randn of its noise
+    "full_run_h": 2.0,  # reproduce --full, >= 2,000 test images per round
+    "audit_h": 3.0,  # the converged audit
 }
 BLOCK_CASES = (
     "forward, noise off",
@@ -125,6 +132,47 @@ def target_rows(results: dict, threads: int, other: int) -> list[list[str]]:
                 "yes" if t["seconds"] <= TARGETS["train_epoch_s"] else "no",
             ]
         )
+    if "scale" in results:
+        sc = results["scale"]
+        if "old" in sc:
+            median = sc["old"]["median"]
+            for key, label in (
+                ("training_step_ms", "VOne training step"),
+                ("repaired_fgsm_ms", "VOne FGSM, repaired gradient"),
+            ):
+                ratio = median["old"][key] / median["new"][key]
+                rows.append(
+                    [
+                        f"{label}: ≥ 2x faster than `{sc['old']['commit']}` (per image)",
+                        f"{ratio:.2f}x",
+                        "yes" if ratio >= TARGETS["speed_up_vs_old"] else "no",
+                    ]
+                )
+            for key, n in (("old", threads), ("old_1", 1)):
+                if key in sc:
+                    ratio = sc[key]["floor_ratio"]
+                    rows.append(
+                        [
+                            f"noisy VOneBlock forward ≤ 1.5x the noise draw alone ({n} thread(s))",
+                            f"{ratio:.2f}x",
+                            "yes" if ratio <= TARGETS["noise_floor"] else "no",
+                        ]
+                    )
+        best = min(sc["full"]["totals"][2000].values())
+        rows.append(
+            [
+                "reproduce --full (2,000 test images per round) ≤ 2 h",
+                f"{best:.2f} h",
+                "yes" if best <= TARGETS["full_run_h"] else "no",
+            ]
+        )
+        rows.append(
+            [
+                "converged audit ≤ 3 h",
+                f"{sc['audit']['total_h']:.2f} h",
+                "yes" if sc["audit"]["total_h"] <= TARGETS["audit_h"] else "no",
+            ]
+        )
     if "memory" in results:
         m = results["memory"]
         rows.append(
@@ -170,7 +218,23 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECTION",
         help=f"run only these sections (of: {', '.join(SECTIONS)}); the notes are then left out",
     )
+    parser.add_argument(
+        "--old",
+        type=Path,
+        help="a checkout of an older commit (a git worktree) to time against, section 9",
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where section 9's extrapolations compute: cpu (default), auto, cuda, cuda:N; "
+        "the other sections measure the CPU (threads, allocator)",
+    )
     args = parser.parse_args(argv)
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     tuned = args.allocator == "tuned" and tune_allocator()
     torch.set_num_threads(args.threads)
     repeats = args.repeats or (3 if args.quick else 7)
@@ -218,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         levers.run(report, data.images, args.batch, repeats, other)
     if "allocator" in wanted:
         allocator.run(report, args.threads, args.batch, repeats)
+    if "scale" in wanted:
+        results["scale"] = scale.run(report, args.old, args.threads, args.quick, device)
     rows = target_rows(results, args.threads, other)
     if rows:
         report.add("## Targets", "")

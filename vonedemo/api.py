@@ -19,18 +19,23 @@ from __future__ import annotations
 from . import attacks, models
 from .attacks import Attack
 from .checkpoints import load_checkpoint, load_pretrained, save_checkpoint
+from .device import resolve_device
 from .evaluation import evaluate_attack
 from .models import MNISTClassifier
 from .training import adversarial_finetune, train
 
 
-def create_model(name: str, *, pretrained: bool = False, **overrides) -> MNISTClassifier:
-    """``create_model(name, *, pretrained=False, **overrides) -> MNISTClassifier``
+def create_model(
+    name: str, *, pretrained: bool = False, device: str | None = None, **overrides
+) -> MNISTClassifier:
+    """``create_model(name, *, pretrained=False, device=None, **overrides) -> MNISTClassifier``
 
     The registered model ``name``: freshly initialised (seed torch first for repeatable
     weights) or, with ``pretrained=True``, the shipped checkpoint, checked against its sha256
     and in eval mode. For VOne models ``overrides`` are :class:`~vonedemo.vone.VOneConfig`
-    fields; on a pretrained one only ``noise_mode``/``noise_seed`` may change.
+    fields; on a pretrained one only ``noise_mode``/``noise_seed`` may change. ``device``:
+    ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (``None``: the CPU).
+    Training, attacks and evaluation run wherever the model is: batches follow it.
 
     Example::
 
@@ -40,9 +45,10 @@ def create_model(name: str, *, pretrained: bool = False, **overrides) -> MNISTCl
     """
     if pretrained:
         models.get_spec(name)  # an unknown name says so, with the known ones
-        model, _ = load_pretrained(name, **overrides)
+        model, _ = load_pretrained(name, device=device, **overrides)
         return model
-    return models.build_model(name, **overrides)
+    model = models.build_model(name, **overrides)
+    return model if device is None else model.to(resolve_device(device))
 
 
 def list_models() -> list[str]:

@@ -198,7 +198,7 @@ class AttackView:
 
 def probabilities(model: nn.Module, images: torch.Tensor) -> np.ndarray:
     """Softmax probabilities [B, 10] as float32 numpy (no graph)."""
-    return torch.softmax(predict(model, images).float(), 1).numpy().astype(np.float32)
+    return torch.softmax(predict(model, images).float().cpu(), 1).numpy().astype(np.float32)
 
 
 def clean_probabilities(

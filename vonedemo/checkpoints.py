@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from .device import resolve_device
 from .files import atomic_write, directory_lock
 from .models import MNISTClassifier, UnknownNameError, build_model
 from .version import __version__
@@ -145,11 +146,14 @@ def _read(path: Path) -> dict:
     return payload
 
 
-def load_checkpoint(path: str | Path, **runtime_options) -> tuple[MNISTClassifier, dict]:
-    """``load_checkpoint(path, **runtime_options) -> (model, metadata)``
+def load_checkpoint(
+    path: str | Path, *, device: str | torch.device | None = None, **runtime_options
+) -> tuple[MNISTClassifier, dict]:
+    """``load_checkpoint(path, *, device=None, **runtime_options) -> (model, metadata)``
 
     Rebuild the model a checkpoint describes, load its weights and return it (float32, eval
-    mode, parameters without gradients) with the file's metadata dict.
+    mode, parameters without gradients) with the file's metadata dict. ``device``: where the
+    model goes (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``; ``None``: the CPU).
 
     ``runtime_options`` may set VOne ``noise_mode``/``noise_seed``; nothing that would change
     what the weights mean. A file that is not a whole, safe vonedemo checkpoint raises
@@ -209,6 +213,8 @@ def load_checkpoint(path: str | Path, **runtime_options) -> tuple[MNISTClassifie
         raise CheckpointError(f"{path}: weights do not fit a {payload['model']!r} model ({detail})")
     model.load_state_dict(state)
     model.eval()
+    if device is not None:
+        model.to(resolve_device(device))
     for p in model.parameters():
         p.requires_grad_(False)  # loaded models are for inference; training works on copies
     return model, payload["metadata"]
@@ -243,9 +249,14 @@ def pretrained_available(name: str, directory: str | Path | None = None) -> bool
 
 
 def load_pretrained(
-    name: str, directory: str | Path | None = None, **runtime_options
+    name: str,
+    directory: str | Path | None = None,
+    *,
+    device: str | torch.device | None = None,
+    **runtime_options,
 ) -> tuple[MNISTClassifier, dict]:
-    """Load the shipped checkpoint of ``name``, checking its sha256 against the manifest."""
+    """Load the shipped checkpoint of ``name``, checking its sha256 against the manifest, on
+    ``device`` (see :func:`load_checkpoint`)."""
     directory = Path(directory) if directory else default_checkpoint_dir()
     how = (
         f"regenerate it with `python -m vonedemo train --model {name} --save-pretrained` "
@@ -265,7 +276,7 @@ def load_pretrained(
             f"{path}: sha256 {digest[:12]}… does not match the manifest's "
             f"{str(entry.get('sha256'))[:12]}…; the file is corrupt or was changed — {how}"
         )
-    model, metadata = load_checkpoint(path, **runtime_options)
+    model, metadata = load_checkpoint(path, device=device, **runtime_options)
     if model.registry_name != name:
         raise CheckpointError(f"{path}: holds a {model.registry_name!r} model, not {name!r}")
     return model, metadata

@@ -28,8 +28,10 @@ from .attacks import RUNNER_UP, target_classes
 from .bars import Bar, StageBars, step_callback
 from .checkpoints import CheckpointError, load_pretrained
 from .data import DataError, DataUnavailableError, load_mnist
+from .device import resolve_device
 from .evaluation import accuracy, predict
 from .models import STUDY_MODELS, UnknownNameError
+from .parallel import LOCAL_RAY, Job, JobsFailed, run_jobs
 from .runtime import tune_allocator
 from .study import STUDY_EPS
 from .training import FinetuneConfig, TrainConfig
@@ -48,8 +50,31 @@ def _add_model_source(p: argparse.ArgumentParser) -> None:
 
 def _load_model(args: argparse.Namespace, **options):
     if args.checkpoint is not None:
-        return load_checkpoint(args.checkpoint, **options)
-    return load_pretrained(args.model, **options)
+        return load_checkpoint(args.checkpoint, device=args.device, **options)
+    return load_pretrained(args.model, device=args.device, **options)
+
+
+def _add_ray(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL_RAY,
+        metavar="ADDRESS",
+        help="run each model as a Ray task: alone, a local Ray started here; with ADDRESS, the "
+        "cluster there (started with `ray start --head`)",
+    )
+    p.add_argument(
+        "--ray-cpus", type=int, help="cores of the local Ray started by --ray (default: all)"
+    )
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    # Resolved in main(), not by argparse: a missing GPU ends with one "error:" line, no usage.
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="where to compute: auto (a CUDA GPU when present, else the CPU), cpu, cuda, cuda:N",
+    )
 
 
 def _eps(text: str) -> float:
@@ -102,11 +127,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                         config=config,
                         init_seed=args.seed,
                         on_step=step_callback(bar),
+                        device=args.device,
                     )
                 print(f"{name}: saved {entry['file']} ({entry['train_seconds']} s)")
             if not args.no_score:
                 with Bar(f"score {name} (FGSM {STUDY_EPS})", unit="img") as bar:
-                    entry = score_pretrained(name, directory=args.checkpoint_dir, on_progress=bar)
+                    entry = score_pretrained(
+                        name, directory=args.checkpoint_dir, on_progress=bar, device=args.device
+                    )
                 print(
                     f"{name}: clean {entry['clean_accuracy']}%  FGSM {STUDY_EPS} {entry['fgsm_accuracy']}%"
                 )
@@ -118,7 +146,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_data = load_mnist("train", source=args.data)
     test_data = load_mnist("test")
     torch.manual_seed(args.seed)
-    model = create_model(args.model)
+    model = create_model(args.model, device=args.device)
     with Bar(f"train {args.model}", unit="step") as bar:
         history = train(
             model,
@@ -256,15 +284,18 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
     health = GradientHealth()
     torch.manual_seed(args.seed)
+    images, labels = images.to(args.device), labels.to(args.device)
     extra = {} if args.target is None else {"target": target_classes(model, images, args.target)}
     adv = create_attack(args.attack, **options)(
         model, images, labels, args.eps, health=health, **extra
     )
     clean_pred, adv_pred = predict(model, images).argmax(1), predict(model, adv).argmax(1)
+    images, adv, labels = images.cpu(), adv.cpu(), labels.cpu()
+    clean_pred, adv_pred = clean_pred.cpu(), adv_pred.cpu()
     grid = attack_grid(images, adv, labels, clean_pred, adv_pred, args.eps)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     grid.save(args.out)
-    aims = extra.get("target")
+    aims = None if extra.get("target") is None else extra["target"].cpu()
     reached = "" if aims is None else f", {int((adv_pred == aims).sum())} read as their target"
     print(
         f"clean {int((clean_pred == labels).sum())}/{len(labels)} right, "
@@ -278,7 +309,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .digit import DigitImageError, preprocess
 
     names = args.models or list(STUDY_MODELS)
-    loaded = {name: load_pretrained(name)[0] for name in names}
+    loaded = {name: load_pretrained(name, device=args.device)[0] for name in names}
     failed = 0
     for path in args.images:
         try:
@@ -292,7 +323,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         torch.manual_seed(args.seed)  # the VOneNets' noise: the same answer every time
         answers = {}
         for name, model in loaded.items():
-            probs = torch.softmax(predict(model, digit[None]).float(), 1)[0]
+            probs = torch.softmax(predict(model, digit[None]).float().cpu(), 1)[0]
             answers[name] = {"label": int(probs.argmax()), "confidence": float(probs.max())}
         if args.json:
             print(json.dumps({"file": str(path), "predictions": answers}))
@@ -321,7 +352,18 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         options["finetune_eval_limit"] = args.finetune_eval_limit
     config = ReproduceConfig.full(**options) if args.full else ReproduceConfig(**options)
     bars = StageBars(close_when_finished=True)
-    report = reproduce(config, bars, state_dir=args.out / "finetune-state" if args.resume else None)
+    failed = None
+    try:
+        report = reproduce(
+            config,
+            bars,
+            state_dir=args.out / "finetune-state" if args.resume else None,
+            device=args.device,
+            ray=args.ray,
+            ray_cpus=args.ray_cpus,
+        )
+    except JobsFailed as e:  # keep what finished; name what did not
+        failed, report = e, e.report
     bars.close()
     previous = args.out / "summary.json"
     if args.merge and previous.is_file():
@@ -341,6 +383,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     print(tables_markdown(report))
     print("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in report.timings.items()))
     print(f"wrote {len(written)} files to {args.out}")
+    if failed is not None:
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -358,6 +403,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from .audit import (
         AuditConfig,
         CraftedImages,
+        audit_job,
         audit_model,
         audit_to_dict,
         headline_markdown,
@@ -394,12 +440,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     def load(name: str):
         if name not in cache:
-            cache[name] = create_model(name, pretrained=True)
+            cache[name] = create_model(name, pretrained=True, device=args.device)
         return cache[name]
 
     bars = StageBars()
     crafted = CraftedImages()  # one run: a twin's PGD crafting serves its partner's transfer
-    audits = []
     report = None
     if args.report_only:
         saved = args.out / "audit.json"
@@ -407,16 +452,41 @@ def cmd_audit(args: argparse.Namespace) -> int:
             raise CLIError(f"--report-only: no {saved} yet")
         report = refresh_derived_checks(json.loads(saved.read_text()))
         written = write_audit(report, args.out)
-    for name in [] if args.report_only else args.models:
-        audits.append(audit_model(name, load, test, config, bars, crafted=crafted))
-        bars.close()
-        # Write after every model: a long audit keeps what it has.
-        report = audit_to_dict(audits, config)
+
+    def keep(finished: dict) -> None:
+        # Written after every model: a long audit keeps what it has.
+        nonlocal report, written
+        report = audit_to_dict([finished[n] for n in args.models if n in finished], config)
         with locked(args.out):
             saved = args.out / "audit.json"
             if args.merge and saved.is_file():
                 report = merge_reports(json.loads(saved.read_text()), report)
             written = write_audit(report, args.out)
+
+    finished: dict = {}
+    failed = None
+    if args.ray and not args.report_only:
+        device = str(args.device)
+        jobs = [
+            Job(name, audit_job, (name, config, device), gpu=device.startswith("cuda"))
+            for name in args.models
+        ]
+
+        def done(name: str, result, count: int, total: int) -> None:
+            finished[name] = result
+            keep(finished)
+            print(f"audit {name}: done ({count}/{total})", file=sys.stderr)
+
+        try:
+            run_jobs(jobs, ray=args.ray, num_cpus=args.ray_cpus, on_done=done)
+        except JobsFailed as e:
+            failed = e
+    for name in [] if args.report_only or args.ray else args.models:
+        finished[name] = audit_model(name, load, test, config, bars, crafted=crafted)
+        bars.close()
+        keep(finished)
+    if report is None:
+        raise CLIError(f"no model finished: {failed}")
     print(headline_markdown(report))
     print(f"wrote {len(written)} files to {args.out}")
     if args.readme:
@@ -432,6 +502,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
             f"(settings in `{args.out.as_posix()}/audit.json`).\n",
             heading="Is VOneNet's robustness real?",
         )
+    if failed is not None:
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -542,6 +615,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--merge", action="store_true", help="keep other models' results already in --out"
     )
+    _add_ray(p)
     p.set_defaults(func=cmd_reproduce)
 
     from .audit import AuditConfig
@@ -579,6 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curve-pgd-steps", type=int)
     p.add_argument("--doubling-limit", type=int)
     p.add_argument("--readme", type=Path, help="also update this README's generated audit section")
+    _add_ray(p)
     p.add_argument(
         "--report-only",
         action="store_true",
@@ -636,6 +711,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--image", type=Path, help="attack a picture of your own digit instead")
 
         p.set_defaults(func=func)
+    for command in sub.choices.values():  # every command computes somewhere
+        _add_device(command)
     return parser
 
 
@@ -645,6 +722,7 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()  # large maps reused rather than page-faulted in again: see vonedemo.runtime
     start = time.perf_counter()
     try:
+        args.device = resolve_device(args.device)  # DeviceError is a ValueError
         code = args.func(args)
     except (
         CLIError,

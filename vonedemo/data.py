@@ -104,9 +104,17 @@ class MNISTData:
         shuffle: bool = False,
         seed: int = 0,
         drop_last: bool = False,
+        device: torch.device | str | None = None,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield (images, labels) batches; the last one is shorter unless drop_last."""
+        """Yield (images, labels) batches; the last one is shorter unless drop_last. With
+        ``device``, each batch is copied there as it is yielded (the data stays where it is)."""
         _check_batch_size(batch_size)
+        if device is not None and torch.device(device) != self.images.device:
+            for images, labels in self.batches(
+                batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last
+            ):
+                yield images.to(device), labels.to(device)
+            return
         n = len(self)
         stop = (n // batch_size) * batch_size if drop_last else n
         if shuffle:

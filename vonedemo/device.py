@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 
 import torch
+from torch import nn
 
-__all__ = ["DEVICE_CHOICES", "DeviceError", "resolve_device"]
+__all__ = ["DEVICE_CHOICES", "DeviceError", "model_device", "resolve_device"]
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
 _CUDA = re.compile(r"cuda(?::(\d{1,3}))?")
@@ -41,3 +42,11 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
             "CUDA device(s)"
         )
     return torch.device("cuda", index)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model`` lives: the device of its first parameter or buffer (the CPU for a model
+    without either). Computations follow the model: batches are copied to its device."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")

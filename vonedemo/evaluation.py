@@ -14,13 +14,18 @@ from torch import nn
 
 from .attacks import GradientHealth, check_target, create_attack, target_classes
 from .data import MNISTData
+from .device import model_device
 
 
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Logits for ``images``, computed in batches without building a graph."""
-    outs = [model(images[i : i + batch_size]) for i in range(0, images.shape[0], batch_size)]
-    return torch.cat(outs) if outs else torch.empty(0, 10)
+    """Logits for ``images``, computed in batches without building a graph, on the model's
+    device (the logits stay there)."""
+    device = model_device(model)
+    outs = [
+        model(images[i : i + batch_size].to(device)) for i in range(0, images.shape[0], batch_size)
+    ]
+    return torch.cat(outs) if outs else torch.empty(0, 10, device=device)
 
 
 def accuracy(
@@ -33,7 +38,7 @@ def accuracy(
 ) -> float:
     data = data.subset(limit)
     correct, done = 0, 0
-    for images, labels in data.batches(batch_size):
+    for images, labels in data.batches(batch_size, device=model_device(model)):
         correct += int((predict(model, images, batch_size).argmax(1) == labels).sum())
         done += len(labels)
         if on_batch:
@@ -91,7 +96,7 @@ def evaluate_attack(
     data = data.subset(limit)
     health = GradientHealth()
     outcome, clean_correct, reached = [], 0, 0
-    for images, labels in data.batches(batch_size):
+    for images, labels in data.batches(batch_size, device=model_device(model)):
         clean_logits: list[torch.Tensor] = []
         extra = {"on_clean_logits": clean_logits.append} if clean_from_attack else {}
         aims = target_classes(model, images, target)
@@ -101,7 +106,7 @@ def evaluate_attack(
         if clean_logits:
             clean_correct += int((clean_logits[0].argmax(1) == labels).sum())
         predicted = predict(model, adv, batch_size).argmax(1)
-        outcome.append(predicted == labels)
+        outcome.append((predicted == labels).cpu())
         if aims is not None:
             reached += int((predicted == aims).sum())
         if on_batch:

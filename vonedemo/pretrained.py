@@ -18,6 +18,7 @@ from .checkpoints import (
     update_manifest_entry,
 )
 from .data import load_mnist
+from .device import resolve_device
 from .evaluation import accuracy, evaluate_attack
 from .models import WEIGHT_INIT, build_model
 from .progress import ProgressCallback, counter
@@ -34,13 +35,17 @@ def train_pretrained(
     init_seed: int = 0,
     on_step: ProgressCallback | None = None,
     model_options: dict | None = None,
+    device: str | torch.device | None = None,
 ) -> dict:
-    """Train ``name`` with the study's settings, save it (half precision) and register it."""
+    """Train ``name`` with the study's settings on ``device`` (None: the CPU), save it (half
+    precision) and register it."""
     directory = Path(directory) if directory else default_checkpoint_dir()
     config = config or TrainConfig(eval_limit=None)
     train_data = load_mnist("train", source=data_source)
     torch.manual_seed(init_seed)  # weight initialisation
     model = build_model(name, **(model_options or {}))
+    if device is not None:  # built on the CPU first: the same initial weights everywhere
+        model.to(resolve_device(device))
     start = time.perf_counter()
     history = train(model, train_data, config, on_step=on_step)
     seconds = time.perf_counter() - start
@@ -96,12 +101,13 @@ def score_pretrained(
     limit: int | None = None,
     seed: int = 0,
     on_progress: ProgressCallback | None = None,
+    device: str | torch.device | None = None,
 ) -> dict:
     """Clean and FGSM-0.35 accuracy of the shipped (half-precision) file on the test set,
     recorded in the manifest; progress as ``"score NAME"`` (images)."""
     directory = Path(directory) if directory else default_checkpoint_dir()
     entry = read_manifest(directory)["models"][name]
-    model, _ = load_checkpoint(directory / entry["file"])
+    model, _ = load_checkpoint(directory / entry["file"], device=device)
     test = load_mnist("test").subset(limit)
     with torch.random.fork_rng():
         torch.manual_seed(seed)

@@ -22,10 +22,12 @@ from .checkpoints import (
     record_test_scores,
 )
 from .data import load_mnist
+from .device import resolve_device
 from .evaluation import accuracy, eps_sweep, evaluate_attack
 from .files import atomic_write
 from .models import BASELINES, STUDY_MODELS, model_label
 from .ordering import merge_in_registry_order
+from .parallel import Job, JobsFailed, run_jobs
 from .progress import Progress, ProgressCallback, counter
 from .study import STUDY_EPS, study_accuracy, study_curves
 from .training import FinetuneConfig, adversarial_finetune
@@ -83,77 +85,59 @@ class Reproduction:
         return Reproduction(self.config, models, timings, self.environment)
 
 
-def reproduce(
-    config: ReproduceConfig | None = None,
-    on_progress: ProgressCallback | None = None,
+def reproduce_model(
+    name: str,
+    config: ReproduceConfig,
     state_dir: str | Path | None = None,
-) -> Reproduction:
-    """The study's tables and fine-tuning curves for ``config``. With ``state_dir`` every
-    model's fine-tuning keeps its state there after each round (``<model>-finetune.pt``), and a
-    run started again with the same folder continues each model after its last finished round."""
-    config = config or ReproduceConfig()
-    report = Reproduction(
-        config=asdict(config),
-        environment={
-            "torch": torch.__version__,
-            "machine": platform.machine(),
-            "threads": torch.get_num_threads(),
-            "date": time.strftime("%Y-%m-%d"),
-        },
-    )
-    manifest = read_manifest()["models"]
-    test = load_mnist("test").subset(config.limit)
-    train = load_mnist("train")
+    device: str | torch.device | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[dict, dict[str, float]]:
+    """One model's part of :func:`reproduce`: its table row, its accuracy-vs-eps curve and
+    its fine-tuning curves, and the seconds each took. Every part seeds its own generators,
+    so the result does not depend on which models ran before, or where."""
     progress = on_progress or (lambda _: None)
+    test = load_mnist("test").subset(config.limit)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    model, _ = load_pretrained(name, device=device)
+    with torch.random.fork_rng():
+        torch.manual_seed(config.seed)
+        clean = accuracy(model, test)
+        attacked = evaluate_attack(
+            model, test, "fgsm", STUDY_EPS, on_batch=counter(progress, f"table: {name}")
+        )
+    study = study_accuracy(name) or {}
+    manifest = read_manifest()["models"]
+    entry = {
+        "label": model_label(name),
+        "kind": "baseline" if name in BASELINES else "vonenet",
+        "test_images": len(test),
+        "clean": 100 * clean,
+        "fgsm": 100 * attacked.accuracy,
+        "study_clean": study.get("clean"),
+        "study_fgsm": study.get("adversarial"),
+        "fgsm_gradient_health": attacked.health.summary(),
+        "train_seconds": manifest.get(name, {}).get("train_seconds"),
+    }
+    if config.limit is None and config.record_in_manifest:
+        # The full test set: these are the shipped file's figures, recorded beside its hash.
+        record_test_scores(default_checkpoint_dir(), name, len(test), clean, attacked)
+    timings["tables_seconds"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    for i, name in enumerate(config.models):
-        model, _ = load_pretrained(name)
-        with torch.random.fork_rng():
-            torch.manual_seed(config.seed)
-            clean = accuracy(model, test)
-            attacked = evaluate_attack(
-                model,
-                test,
-                "fgsm",
-                STUDY_EPS,
-                on_batch=counter(progress, f"table: {name}"),
-            )
-        study = study_accuracy(name) or {}
-        report.models[name] = {
-            "label": model_label(name),
-            "kind": "baseline" if name in BASELINES else "vonenet",
-            "test_images": len(test),
-            "clean": 100 * clean,
-            "fgsm": 100 * attacked.accuracy,
-            "study_clean": study.get("clean"),
-            "study_fgsm": study.get("adversarial"),
-            "fgsm_gradient_health": attacked.health.summary(),
-            "train_seconds": manifest.get(name, {}).get("train_seconds"),
+    model, _ = load_pretrained(name, device=device)
+    with torch.random.fork_rng():
+        torch.manual_seed(config.seed)
+        rows = eps_sweep(model, test.subset(config.sweep_limit), config.sweep_eps, "fgsm")
+    entry["eps_curve"] = [
+        {
+            "eps": r["eps"],
+            "accuracy": 100 * r["accuracy"],
+            "zero_sign_fraction": r["health"]["zero_sign_fraction"],
         }
-        if config.limit is None and config.record_in_manifest:
-            # The full test set: these are the shipped file's figures, recorded beside its hash.
-            record_test_scores(default_checkpoint_dir(), name, len(test), clean, attacked)
-        progress(Progress("tables", i + 1, len(config.models)))
-    report.timings["tables_seconds"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    sweep_data = test.subset(config.sweep_limit)
-    for i, name in enumerate(config.models):
-        model, _ = load_pretrained(name)
-        with torch.random.fork_rng():
-            torch.manual_seed(config.seed)
-            rows = eps_sweep(model, sweep_data, config.sweep_eps, "fgsm")
-        report.models[name]["eps_curve"] = [
-            {
-                "eps": r["eps"],
-                "accuracy": 100 * r["accuracy"],
-                "zero_sign_fraction": r["health"]["zero_sign_fraction"],
-            }
-            for r in rows
-        ]
-        progress(Progress("eps curves", i + 1, len(config.models)))
-    report.timings["eps_curves_seconds"] = time.perf_counter() - start
+        for r in rows
+    ]
+    timings["eps_curves_seconds"] = time.perf_counter() - start
 
     if not config.skip_finetune:
         start = time.perf_counter()
@@ -164,33 +148,89 @@ def reproduce(
             gradient=config.finetune_gradient,
             seed=config.seed,
         )
-        for name in config.models:
-            model, _ = load_pretrained(name)
-            t0 = time.perf_counter()
-            result = adversarial_finetune(
-                model,
-                train,
-                load_mnist("test"),
-                ft_config,
-                on_round=lambda r, n=name: progress(Progress(f"fine-tune: {n}", r.done, r.total)),
-                state_file=None if state_dir is None else Path(state_dir) / f"{name}-finetune.pt",
-            )
-            curves = {k: [100 * v for v in vals] for k, vals in result.curves().items()}
-            health = {
-                "train_moved": [
-                    (r.train_health or {}).get("moved_fraction") for r in result.rounds
-                ],
-                "test_nan": [
-                    (r.test_health or {}).get("nonfinite_gradient_fraction") for r in result.rounds
-                ],
-            }
-            report.models[name]["finetune"] = {
-                **curves,
-                **health,
-                "seconds": time.perf_counter() - t0,
-            }
-            report.models[name]["study_finetune"] = study_curves(name)
-        report.timings["finetune_seconds"] = time.perf_counter() - start
+        model, _ = load_pretrained(name, device=device)
+        result = adversarial_finetune(
+            model,
+            load_mnist("train"),
+            load_mnist("test"),
+            ft_config,
+            on_round=lambda r: progress(Progress(f"fine-tune: {name}", r.done, r.total)),
+            state_file=None if state_dir is None else Path(state_dir) / f"{name}-finetune.pt",
+        )
+        curves = {k: [100 * v for v in vals] for k, vals in result.curves().items()}
+        health = {
+            "train_moved": [(r.train_health or {}).get("moved_fraction") for r in result.rounds],
+            "test_nan": [
+                (r.test_health or {}).get("nonfinite_gradient_fraction") for r in result.rounds
+            ],
+        }
+        entry["finetune"] = {**curves, **health, "seconds": time.perf_counter() - start}
+        entry["study_finetune"] = study_curves(name)
+        timings["finetune_seconds"] = time.perf_counter() - start
+    return entry, timings
+
+
+def reproduce(
+    config: ReproduceConfig | None = None,
+    on_progress: ProgressCallback | None = None,
+    state_dir: str | Path | None = None,
+    *,
+    device: str | torch.device | None = None,
+    ray: str | None = None,
+    ray_cpus: int | None = None,
+) -> Reproduction:
+    """The study's tables and fine-tuning curves for ``config``, one job per model.
+
+    With ``state_dir`` every model's fine-tuning keeps its state there after each round
+    (``<model>-finetune.pt``), and a run started again with the same folder continues each
+    model after its last finished round. ``device``: where the models compute (None: the
+    CPU). ``ray``: None runs the models here one after another; ``"local"`` (a Ray started
+    in this process with ``ray_cpus`` cores) or a cluster address runs each model as a Ray
+    task (see :mod:`vonedemo.parallel`); the numbers are the same. Progress: per model
+    (``"models"``) and, when run here, within each model."""
+    config = config or ReproduceConfig()
+    device_name = None if device is None else str(resolve_device(device))
+    report = Reproduction(
+        config=asdict(config),
+        environment={
+            "torch": torch.__version__,
+            "machine": platform.machine(),
+            "threads": torch.get_num_threads(),
+            "date": time.strftime("%Y-%m-%d"),
+            "device": device_name or "cpu",
+            **({"ray": ray} if ray else {}),
+        },
+    )
+    progress = on_progress or (lambda _: None)
+    jobs = [
+        Job(
+            name,
+            reproduce_model,
+            (name, config, state_dir, device_name, None if ray else progress),
+            gpu=(device_name or "").startswith("cuda"),
+        )
+        for name in config.models
+    ]
+    failed = None
+    try:
+        results = run_jobs(
+            jobs,
+            ray=ray,
+            num_cpus=ray_cpus,
+            on_done=lambda _n, _r, done, total: progress(Progress("models", done, total)),
+        )
+    except JobsFailed as e:
+        failed, results = e, e.results
+    for name in config.models:  # registry order, whatever order the jobs finished in
+        if name not in results:
+            continue
+        entry, timings = results[name]
+        report.models[name] = entry
+        for key, seconds in timings.items():
+            report.timings[key] = report.timings.get(key, 0.0) + seconds
+    if failed is not None:
+        failed.report = report  # the models that finished, for the caller to keep
+        raise failed
     return report
 
 

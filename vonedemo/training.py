@@ -26,6 +26,7 @@ from torch import nn
 from .attacks import GradientHealth, create_attack
 from .attacks.base import check_eps
 from .data import MNISTData
+from .device import model_device
 from .evaluation import accuracy, evaluate_attack
 from .files import atomic_write
 from .progress import Progress, ProgressCallback
@@ -211,7 +212,12 @@ def train(
             for epoch in range(1, config.epochs + 1):
                 epoch_start = time.perf_counter()
                 loss_sum, correct, seen = 0.0, 0, 0
-                batches = data.batches(config.batch_size, shuffle=True, seed=config.seed + epoch)
+                batches = data.batches(
+                    config.batch_size,
+                    shuffle=True,
+                    seed=config.seed + epoch,
+                    device=model_device(model),
+                )
                 for images, labels in batches:
                     if config.adversarial:
                         ramp = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
@@ -392,6 +398,8 @@ def adversarial_finetune(
             "step": step,
             "rng": torch.get_rng_state(),
         }
+        if model_device(tuned).type == "cuda":  # the GPU's own stream (PGD starts, dropout)
+            state["cuda_rng"] = torch.cuda.get_rng_state(model_device(tuned))
         atomic_write(state_file, lambda f: torch.save(state, f))
 
     with torch.random.fork_rng():
@@ -409,6 +417,8 @@ def adversarial_finetune(
             rounds.extend(RoundInfo(**r) for r in saved["rounds"])
             step = int(saved["step"])
             torch.set_rng_state(saved["rng"])
+            if "cuda_rng" in saved and model_device(tuned).type == "cuda":
+                torch.cuda.set_rng_state(saved["cuda_rng"], model_device(tuned))
             for info in rounds:
                 report(info)
         tuned.train()
@@ -417,7 +427,7 @@ def adversarial_finetune(
             loss_sum, seen = 0.0, 0
             made = GradientHealth()
             for images, labels in train_data.batches(
-                config.batch_size, shuffle=True, seed=config.seed + r
+                config.batch_size, shuffle=True, seed=config.seed + r, device=model_device(tuned)
             ):
                 adv = attack(tuned, images, labels, config.eps, health=made)
                 logits = tuned(adv)

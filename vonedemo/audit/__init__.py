@@ -30,7 +30,15 @@ from .report import (
     nothing_attacked,
     write_audit,
 )
-from .run import ModelAudit, accuracy_curves, audit_model, audit_to_dict, locked, merge_reports
+from .run import (
+    ModelAudit,
+    accuracy_curves,
+    audit_job,
+    audit_model,
+    audit_to_dict,
+    locked,
+    merge_reports,
+)
 
 __all__ = [
     "CURVE_EPS",
@@ -43,6 +51,7 @@ __all__ = [
     "ModelAudit",
     "Rung",
     "accuracy_curves",
+    "audit_job",
     "audit_model",
     "audit_to_dict",
     "budget_sentence",

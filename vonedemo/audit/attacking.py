@@ -14,6 +14,7 @@ from torch import nn
 
 from ..attacks import GradientHealth, create_attack
 from ..data import MNISTData
+from ..device import model_device
 from ..evaluation import predict
 
 
@@ -147,14 +148,15 @@ def run_attack(
         health.merge(cached[1])  # the crafting's health, measured when it ran
     outcomes, batches = [], []
     start = time.perf_counter()
-    for i, (images, labels) in enumerate(data.batches(batch_size)):
+    device = model_device(crafted_on)
+    for i, (images, labels) in enumerate(data.batches(batch_size, device=device)):
         adv = (
             cached[0][i]
             if cached is not None
             else fn(crafted_on, images, labels, eps, health=health)
         )
         batches.append(adv)
-        outcomes.append(predict(model, adv).argmax(1) == labels)
+        outcomes.append((predict(model, adv).argmax(1) == labels.to(model_device(model))).cpu())
     if key is not None and cached is None:
         crafted.put(key, batches, health)
     correct = torch.cat(outcomes) if outcomes else torch.zeros(0, dtype=torch.bool)

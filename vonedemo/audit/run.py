@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data import MNISTData
+from ..checkpoints import load_pretrained
+from ..data import MNISTData, load_mnist
 from ..evaluation import accuracy
 from ..files import directory_lock
 from ..models import is_stochastic, twin_of
@@ -130,6 +131,20 @@ def audit_model(
     )
     result.seconds = time.perf_counter() - start
     return result
+
+
+def audit_job(name: str, config: AuditConfig, device: str | None = None) -> ModelAudit:
+    """:func:`audit_model` as a self-contained job (a Ray task): it loads the test set and the
+    shipped models itself, on ``device``. Every rung seeds the generators, so the numbers equal
+    those of a run that audits all models in one process."""
+    models: dict[str, nn.Module] = {}
+
+    def load(model_name: str) -> nn.Module:
+        if model_name not in models:
+            models[model_name] = load_pretrained(model_name, device=device)[0]
+        return models[model_name]
+
+    return audit_model(name, load, load_mnist("test"), config)
 
 
 def accuracy_curves(
