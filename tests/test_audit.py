@@ -1,9 +1,11 @@
+from dataclasses import replace
+
 import pytest
 import torch
 from conftest import tiny_model
 
 from vonedemo import audit
-from vonedemo.attacks import GradientHealth, fgsm, input_gradient
+from vonedemo.attacks import GradientHealth, create_attack, fgsm, input_gradient
 from vonedemo.audit import (
     SURVIVORS,
     AuditConfig,
@@ -11,6 +13,7 @@ from vonedemo.audit import (
     attacking,
     audit_model,
     audit_to_dict,
+    build_ladder,
     headline_markdown,
     merge_reports,
     run_attack,
@@ -318,3 +321,45 @@ def test_report_only_rederives_the_curve_check_and_keeps_the_others():
     }
     checks = audit.refresh_derived_checks(report)["models"]["alexnet"]["checks"]
     assert checks[0] == other and checks[1]["check"] == audit.FALLS_WITH_EPS and checks[1]["passed"]
+
+
+def test_the_gradient_free_rung_breaks_a_plain_cnn_inside_the_eps_ball(trained, test_data):
+    """The Square rung needs no gradient: on a plain CNN at eps 0.35 it breaks most digits,
+    and its images stay within eps of the originals and in [0, 1]."""
+    plain, masked = trained
+    config = replace(SMALL, square_queries=300)
+    ladder = build_ladder(config, stochastic=False, eps=0.35)
+    square = [r for r in ladder if "gradient-free" in r.name]
+    assert len(square) == 1 and square[0].gradient_free and not square[0].white_box
+    assert square[0].options["queries"] == 300
+    data = test_data.subset(60)
+    x, y = data.images, data.labels
+    adv = create_attack("square", **square[0].options)(plain, x, y, 0.35)
+    assert (adv - x).abs().max() <= 0.35 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    outcome = run_attack(plain, data, "square", 0.35, square[0].options, name=square[0].name)
+    assert outcome.accuracy < 0.3  # a plain CNN falls without any gradient
+    # The masking model hides its gradient from PGD but not its outputs from Square: the
+    # audit's "white-box ≤ gradient-free" check says so.
+    quick = replace(config, square_queries=100, curve_eps=(0.0, 0.35), curve_repeats=1)
+    bad = audit_model("masked", {"masked": masked}.__getitem__, test_data, quick)
+    failed = {c["check"] for c in bad.checks if not c["passed"]}
+    assert "white-box ≤ gradient-free (eps 0.35)" in failed
+    passed = {c["check"] for c in bad.checks if c["passed"]}
+    assert "white-box ≤ gradient-free (eps 0.35)" not in passed
+
+
+def test_budgets_scale_with_the_models_cost():
+    config = AuditConfig.converged()
+    deterministic = build_ladder(config.for_model(False), stochastic=False, eps=0.35)
+    pgd = next(r for r in deterministic if r.attack == "pgd")
+    assert pgd.name == "PGD-100" and pgd.options["restarts"] == 5 and not pgd.on_survivors
+    assert config.doubling_limit == config.limit == 1000
+    assert any(r.gradient_free and r.options["queries"] >= 1000 for r in deterministic)
+    noisy = build_ladder(config.for_model(True), stochastic=True, eps=0.35)
+    eot = next(r for r in noisy if r.attack == "pgd" and r.options.get("eot_samples") == 8)
+    assert eot.options["steps"] >= 20 and eot.on_survivors and eot is noisy[-1]
+    assert SURVIVORS in eot.name
+    # the default ladder is unchanged: the same budget for every model, PGD-EOT standalone
+    plain = AuditConfig()
+    assert plain.for_model(False) == plain
+    assert not next(r for r in build_ladder(plain, True, 0.35) if "EOT 4" in r.name).on_survivors

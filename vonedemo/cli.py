@@ -434,7 +434,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         overrides["pgd_step_size"] = (
             None if args.pgd_step_size == "auto" else _eps(args.pgd_step_size)
         )
-    config = AuditConfig(**overrides)
+    if args.square_queries is not None:
+        overrides["square_queries"] = args.square_queries
+    config = AuditConfig.converged(**overrides) if args.converged else AuditConfig(**overrides)
     test = load_mnist("test")
     cache: dict = {}
 
@@ -652,6 +654,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curve-repeats", type=int)
     p.add_argument("--curve-pgd-steps", type=int)
     p.add_argument("--doubling-limit", type=int)
+    p.add_argument(
+        "--square-queries",
+        type=int,
+        help="the gradient-free rung: Square attack queries per image (default 0: none)",
+    )
+    p.add_argument(
+        "--converged",
+        action="store_true",
+        help="budgets that converge: PGD-100 x 5 restarts (deterministic models), PGD-20 EOT-8 "
+        "on survivors (noisy ones), Square with 1,000 queries; options given override them",
+    )
     p.add_argument("--readme", type=Path, help="also update this README's generated audit section")
     _add_ray(p)
     p.add_argument(

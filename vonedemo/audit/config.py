@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..attacks.pgd import default_step_size
 
@@ -30,12 +30,52 @@ class AuditConfig:
     curve_pgd_steps: int = 20  # the strongest attack on the curves, cheaper per point
     curve_repeats: int = 3  # evaluations of noisy models per point (mean ± std)
     doubling_limit: int = 500  # images for the "doubling changes < 1 point" check
+    # The gradient-free rung: the Square attack (Andriushchenko et al. 2020) with this many
+    # queries per image; 0 leaves it out.
+    square_queries: int = 0
+    # Budgets that scale with a model's cost. Deterministic models (no noise) are cheap to
+    # attack: None gives them pgd_steps / pgd_restarts like the others.
+    deterministic_pgd_steps: int | None = None
+    deterministic_pgd_restarts: int | None = None
+    # Noisy models: PGD with EOT attacks only the images every cheaper rung left standing.
+    stochastic_pgd_on_survivors: bool = False
     batch_size: int = 250
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.limit < 1 or self.curve_limit < 1:
             raise ValueError("limits must be positive")
+        if self.square_queries < 0:
+            raise ValueError(f"square_queries must be >= 0, got {self.square_queries}")
+
+    @classmethod
+    def converged(cls, **overrides) -> AuditConfig:
+        """Budgets that converge: PGD-100 with 5 restarts and the doubling check on all
+        1,000 images for deterministic models; PGD-20 with EOT-8 on the survivors of every
+        cheaper rung for noisy ones; the Square attack with 1,000 queries for everyone."""
+        base = {
+            "pgd_steps": 20,
+            "pgd_restarts": 1,
+            "pgd_eot": 8,
+            "pgd_step_size": None,
+            "deterministic_pgd_steps": 100,
+            "deterministic_pgd_restarts": 5,
+            "stochastic_pgd_on_survivors": True,
+            "doubling_limit": 1000,
+            "square_queries": 1000,
+        }
+        return cls(**{**base, **overrides})
+
+    def for_model(self, stochastic: bool) -> AuditConfig:
+        """These settings with the PGD budget of a noisy (``stochastic``) or deterministic
+        model."""
+        if stochastic:
+            return self
+        return replace(
+            self,
+            pgd_steps=self.deterministic_pgd_steps or self.pgd_steps,
+            pgd_restarts=self.deterministic_pgd_restarts or self.pgd_restarts,
+        )
 
 
 def pgd_step(config: AuditConfig, eps: float, steps: int) -> float:

@@ -15,7 +15,7 @@ SURVIVORS = " (on survivors)"  # the label suffix of a rung that attacks only th
 @dataclass(frozen=True)
 class Rung:
     name: str  # the row's label in the reports
-    attack: Literal["fgsm", "pgd"]
+    attack: Literal["fgsm", "pgd", "square"]
     options: Mapping[str, Any] = field(default_factory=dict)  # the attack's budget and options
     # Attack only the images every earlier rung failed to break (see cascade_from_eot): the
     # row then holds what is left after it and all before it, not an attack on its own.
@@ -27,8 +27,13 @@ class Rung:
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
 
     @property
+    def gradient_free(self) -> bool:
+        """A score-based black-box attack: it reads only the model's outputs."""
+        return self.attack == "square"
+
+    @property
     def white_box(self) -> bool:
-        return self.transfer_from is None
+        return self.transfer_from is None and not self.gradient_free
 
     @property
     def standalone(self) -> bool:
@@ -69,13 +74,15 @@ def build_ladder(
                     on_survivors=on_survivors,
                 )
                 (late if on_survivors else ladder).append(rung)
-        ladder.append(
-            Rung(
-                f"PGD-{config.pgd_steps}, EOT {config.pgd_eot}",
-                "pgd",
-                {**pgd, "gradient": "repaired", "eot_samples": config.pgd_eot},
-            )
+        pgd_eot = Rung(
+            f"PGD-{config.pgd_steps}, EOT {config.pgd_eot}"
+            + (SURVIVORS if config.stochastic_pgd_on_survivors else ""),
+            "pgd",
+            {**pgd, "gradient": "repaired", "eot_samples": config.pgd_eot},
+            on_survivors=config.stochastic_pgd_on_survivors,
         )
+        if not pgd_eot.on_survivors:
+            ladder.append(pgd_eot)
         tail = SURVIVORS if cascade else ""
         late[:0] = [
             Rung(
@@ -94,6 +101,15 @@ def build_ladder(
     else:
         ladder.append(Rung(f"PGD-{config.pgd_steps}", "pgd", {**pgd, "gradient": "repaired"}))
     ladder += [r for r in late if r.standalone]
+    if config.square_queries:
+        # No gradient at all: no masking can hide from it (Carlini et al. 2019).
+        ladder.append(
+            Rung(
+                f"Square, {config.square_queries} queries (gradient-free)",
+                "square",
+                {"queries": config.square_queries, "seed": config.seed},
+            )
+        )
     if transfer_from is not None:
         ladder.append(
             Rung(
@@ -103,4 +119,7 @@ def build_ladder(
                 transfer_from=transfer_from,
             )
         )
-    return tuple(ladder + [r for r in late if r.on_survivors])
+    survivors = [r for r in late if r.on_survivors]
+    if stochastic and config.stochastic_pgd_on_survivors:
+        survivors.append(pgd_eot)  # the costliest rung last: it sees the fewest images
+    return tuple(ladder + survivors)

@@ -66,6 +66,7 @@ def audit_model(
     start = time.perf_counter()
     model = load(name)
     stochastic = is_stochastic(model)
+    config = config.for_model(stochastic)  # the PGD budget follows the model's cost
     test = data.subset(config.limit)
     source_name = twin_of(name) or TRANSFER_SOURCE.get(name)
     torch.manual_seed(config.seed)
@@ -100,7 +101,7 @@ def audit_model(
                 rung.options,
                 name=rung.name,
                 batch_size=config.batch_size,
-                source=source if not rung.white_box else None,
+                source=source if rung.transfer_from is not None else None,
                 alive=alive,
                 crafted_by=(rung.transfer_from or name) if shares else None,
                 crafted=crafted,
