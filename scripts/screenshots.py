@@ -134,8 +134,19 @@ def quiz_round(page, votes=("3", "3", "7", "3", "8"), timeout_ms: int = 120_000)
     wait_rendered(page)
 
 
+def presenter_grid(page, timeout_ms: int = 300_000) -> None:
+    """Wait for a presenter step's grid of attacked digits (a VOneNet's attack takes a while)."""
+    page.locator('[data-testid="stImage"]').nth(7).wait_for(timeout=timeout_ms)
+    wait_rendered(page)
+
+
 # Pages shown after something is done on them.
-ACTIONS = {"fine_tune": fine_tune_run, "your_digit": drawn_digit_attacked, "quiz": quiz_round}
+ACTIONS = {
+    "fine_tune": fine_tune_run,
+    "your_digit": drawn_digit_attacked,
+    "quiz": quiz_round,
+    "presenter": presenter_grid,
+}
 
 
 def main() -> int:

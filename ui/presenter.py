@@ -35,8 +35,8 @@ REPAIRED = AttackSettings("fgsm", STUDY_EPS, "repaired", noise="neuronal", seed=
 
 LARGE_TYPE = """
 <style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] { display: none; }
-[data-testid="stMainBlockContainer"] { padding-top: 2rem; max-width: 1500px; }
+[data-testid="stSidebar"], [data-testid="stExpandSidebarButton"] { display: none; }
+[data-testid="stMainBlockContainer"] { padding-top: 4.5rem; max-width: 1500px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {
   font-size: 1.65rem; line-height: 1.45;
 }
