@@ -142,6 +142,15 @@ def test_one_vote_per_session_a_second_one_is_refused(votes_env):
     assert store.tally(quiz.QUESTIONS[0].qid, quiz.DIGITS)["4"] == 2
 
 
+def test_no_votes_after_the_reveal(votes_env):
+    teacher = open_quiz(teacher=True)
+    stale = open_quiz()  # a screen still showing the ballot when the answer comes out
+    run(teacher.button(key="quiz_reveal").click())
+    vote(stale, "2")
+    assert "already out" in "\n".join(w.value for w in stale.warning)
+    assert votes_so_far(run(teacher)) == 0 and answer_text(stale)
+
+
 def test_votes_and_the_reveal_survive_a_restart(votes_env):
     teacher = open_quiz(teacher=True)
     for choice in ("1", "2"):

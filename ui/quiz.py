@@ -350,9 +350,14 @@ def student_view() -> None:
 
 
 def _vote(qid: str, option: str) -> None:
-    question = BY_ID[qid]
+    """A ballot button's callback. A vote from a screen that is behind (the answer is out, or
+    this session voted already) is refused, with a notice."""
+    question, votes = BY_ID[qid], store()
+    if votes.is_revealed(qid):
+        st.session_state["quiz_notice"] = "closed"
+        return
     try:
-        if not store().vote(qid, voter(), option, question.choices):
+        if not votes.vote(qid, voter(), option, question.choices):
             st.session_state["quiz_notice"] = "already"
     except VoteError:
         st.session_state["quiz_notice"] = "refused"
