@@ -6,6 +6,7 @@ missing browser is a failure. Screenshots go to ``$VONEDEMO_ARTIFACTS`` (default
 ``test-artifacts/``).
 """
 
+import csv
 import os
 import re
 import sys
@@ -104,6 +105,16 @@ def test_a_teacher_and_a_student_play_a_round(browser, app_url, artifacts):
         no_error_text(page)
     teacher.screenshot(path=str(artifacts / "quiz_teacher.png"), full_page=True)
     student.screenshot(path=str(artifacts / "quiz_student.png"), full_page=True)
+
+    # The teacher keeps the results: one row per question and choice, the vote counted.
+    with teacher.expect_download(timeout=WAIT_MS) as download:
+        teacher.get_by_role("button", name="⬇ the quiz results (CSV)").click()
+    assert download.value.suggested_filename == "quiz_results.csv"
+    saved = artifacts / "quiz_results.csv"
+    download.value.save_as(saved)
+    rows = list(csv.DictReader(saved.open(encoding="utf-8")))
+    voted = [r for r in rows if r["question"] == "plain_cnn_fgsm" and r["choice"] == "3"]
+    assert len(voted) == 1 and voted[0]["votes"] == "1" and voted[0]["revealed"] == "True"
 
     # Reset: the student's ballot comes back by itself.
     teacher.get_by_role("button", name="Reset this question").click()
