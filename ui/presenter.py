@@ -19,7 +19,7 @@ from vonedemo.attack_view import AttackSettings, AttackView
 from vonedemo.results import audit_findings, read_audit_report
 from vonedemo.study import STUDY_EPS, study_report
 
-from . import audit_text, compute, loaders, panels, quiz
+from . import audit_text, compute, loaders, panels, quiz, widgets
 from .i18n import t
 from .settings import audit_path, tiny_mode
 
@@ -51,7 +51,8 @@ h2, h3 { font-size: 2.2rem !important; }
 
 
 def setup() -> None:
-    """The page without the sidebar, in large type."""
+    """The page without the sidebar, in large type. The sidebar keeps the app's glossary (as on
+    every page) but stays out of sight."""
     st.set_page_config(
         page_title=f"{t('presenter.title')} · VOneNet lab",
         page_icon="📽️",
@@ -59,6 +60,7 @@ def setup() -> None:
         initial_sidebar_state="collapsed",
     )
     st.markdown(LARGE_TYPE, unsafe_allow_html=True)
+    widgets.glossary()
     if tiny_mode():
         st.caption(t("presenter.tiny"))
 

@@ -196,7 +196,7 @@ def answer_words(question: Question, seen: Shown) -> str:
     return t(f"quiz.{key}", pred=seen.adv_pred, label=seen.label)
 
 
-def votes_figure(question: Question, tally: dict[str, int], answer: str | None) -> go.Figure:
+def votes_figure(tally: dict[str, int], answer: str | None) -> go.Figure:
     """The class's votes as bars; the right choice in green once it is revealed."""
     choices = list(tally)
     colours = ["#2e7d32" if c == answer else "#90a4ae" for c in choices]
@@ -278,9 +278,7 @@ def _teacher_tally(question: Question, seen: Shown) -> None:
     tally = votes.tally(question.qid, question.choices)
     revealed = votes.is_revealed(question.qid)
     st.metric(t("quiz.votes_so_far"), sum(tally.values()))
-    st.plotly_chart(
-        votes_figure(question, tally, seen.answer if revealed else None), key="quiz_teacher_bars"
-    )
+    st.plotly_chart(votes_figure(tally, seen.answer if revealed else None), key="quiz_teacher_bars")
     if revealed:
         st.success(answer_words(question, seen))
     left, right = st.columns(2)
@@ -407,4 +405,4 @@ def _revealed(question: Question, seen: Shown, mine: str | None) -> None:
     else:
         st.markdown(t("quiz.you_wrong", choice=choice_words(mine)))
     tally = store().tally(question.qid, question.choices)
-    st.plotly_chart(votes_figure(question, tally, seen.answer), key="quiz_student_bars")
+    st.plotly_chart(votes_figure(tally, seen.answer), key="quiz_student_bars")
