@@ -80,6 +80,7 @@ def no_error_text(page) -> None:
 
 
 def test_a_teacher_and_a_student_play_a_round(browser, app_url, artifacts):
+    window(browser, app_url).context.close()  # the home page first (the declared menu in force)
     teacher = window(browser, f"{app_url}/Quiz?role=teacher")
     student = window(browser, f"{app_url}/Quiz")
     assert "Reveal the answer" in teacher.inner_text("body")
@@ -125,6 +126,9 @@ def test_a_teacher_and_a_student_play_a_round(browser, app_url, artifacts):
 
 
 def test_presenter_mode_steps_with_the_buttons_and_the_keys(browser, app_url, artifacts):
+    # The home page first, as a class would: the app's declared menu is then in force, in
+    # which a link may name only the menu's pages.
+    window(browser, app_url).context.close()
     page = window(browser, f"{app_url}/Presenter")
     assert page.locator('[data-testid="stSidebar"]').is_hidden()
     page.get_by_role("button", name="Next ▶").click()
@@ -137,4 +141,9 @@ def test_presenter_mode_steps_with_the_buttons_and_the_keys(browser, app_url, ar
     assert "the gradient is NaN" in page.inner_text("body")
     no_error_text(page)
     page.screenshot(path=str(artifacts / "presenter_step3.png"), full_page=True)
+    page.get_by_text("Leave presenter mode").click()  # the way out, the sidebar being hidden
+    page.wait_for_url(re.compile(r"/Attack_explorer"), timeout=WAIT_MS)
+    screenshots.wait_rendered(page)
+    assert page.locator("h1").first.inner_text().endswith("Attack explorer")
+    no_error_text(page)
     page.context.close()

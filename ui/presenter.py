@@ -115,7 +115,9 @@ def show(step: int) -> None:
     """The step's view, then the way out (the sidebar is hidden here)."""
     STEPS[step - 1][1]()
     st.divider()
-    st.page_link("streamlit_app.py", label=t("presenter.leave"), icon="🏠")
+    # A page file, not the home page: the home page is drawn by a function, which a link can
+    # only name through the navigation object the entry script keeps.
+    st.page_link("pages/1_Attack_explorer.py", label=t("presenter.leave"), icon="🎯")
 
 
 # --- the views ---------------------------------------------------------------------------------
