@@ -7,7 +7,7 @@ widgets.page_setup(t("quiz.title"), "🗳️", t("quiz.intro"))
 
 with widgets.guard(t("quiz.what")):
     if quiz.is_teacher():
-        st_question = quiz.teacher_pick()
-        quiz.teacher_view(st_question)
+        question = quiz.teacher_pick()  # what every student's screen shows
+        quiz.teacher_view(question)
     else:
         quiz.student_view()
