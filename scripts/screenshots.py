@@ -1,10 +1,11 @@
 """Take screenshots of the running app in headless Chromium (Debian's `chromium` package).
 
-    python scripts/screenshots.py --out docs/screenshots
+    python scripts/screenshots.py --out docs/screenshots [--only quiz presenter]
 
 Starts `streamlit run streamlit_app.py` on 127.0.0.1, opens every page with Playwright (the system
 browser, no download), waits for it to render and saves one PNG per page (the fine-tuning page
-after a run with its default settings).
+after a run with its default settings, the quiz after a round with a few students' votes).
+The quiz's votes go to a temporary database, never to the app's own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +30,8 @@ PAGES = {
     "inside_the_vone_block": "Inside_the_VOneBlock",
     "is_it_real": "Is_it_real",
     "your_digit": "Your_digit",
+    "quiz": "Quiz?role=teacher",
+    "presenter": "Presenter?step=4",
 }
 CHROMIUM_ARGS = [
     "--headless",
@@ -94,13 +98,61 @@ def drawn_digit_attacked(page, timeout_ms: int = 300_000) -> None:
     wait_rendered(page)
 
 
+def quiz_vote(student_page, choice: str, timeout_ms: int = 120_000) -> None:
+    """On a student's quiz screen: wait for the ballot and vote for ``choice``."""
+    button = student_page.get_by_role("button", name=choice, exact=True)
+    button.wait_for(timeout=timeout_ms)
+    button.click()
+    student_page.get_by_text("Your vote:").first.wait_for(timeout=timeout_ms)
+
+
+def wait_metric(page, label: str, value: str, timeout_ms: int = 120_000) -> None:
+    """Wait until the metric labelled ``label`` shows ``value`` (a polling fragment's update)."""
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text=label)
+    shown = metric.locator('[data-testid="stMetricValue"]')
+    deadline = time.monotonic() + timeout_ms / 1000
+    while time.monotonic() < deadline:
+        if shown.count() and shown.first.inner_text().strip() == value:
+            return
+        page.wait_for_timeout(250)
+    raise TimeoutError(f"{label!r} did not show {value!r} within {timeout_ms / 1000:.0f} s")
+
+
+def quiz_round(page, votes=("3", "3", "7", "3", "8"), timeout_ms: int = 120_000) -> None:
+    """On the teacher's quiz screen: students (one browser context each, as separate devices)
+    vote, the tally shows their votes, the teacher reveals the answer."""
+    browser, url = page.context.browser, page.url.split("?")[0]
+    for choice in votes:
+        student = browser.new_context().new_page()
+        student.goto(url)
+        wait_rendered(student)
+        quiz_vote(student, choice, timeout_ms)
+        student.context.close()
+    wait_metric(page, "Votes so far", str(len(votes)), timeout_ms)
+    page.get_by_role("button", name="Reveal the answer").click()
+    page.get_by_text("The answer:").first.wait_for(timeout=timeout_ms)
+    wait_rendered(page)
+
+
+def presenter_grid(page, timeout_ms: int = 300_000) -> None:
+    """Wait for a presenter step's grid of attacked digits (a VOneNet's attack takes a while)."""
+    page.locator('[data-testid="stImage"]').nth(7).wait_for(timeout=timeout_ms)
+    wait_rendered(page)
+
+
 # Pages shown after something is done on them.
-ACTIONS = {"fine_tune": fine_tune_run, "your_digit": drawn_digit_attacked}
+ACTIONS = {
+    "fine_tune": fine_tune_run,
+    "your_digit": drawn_digit_attacked,
+    "quiz": quiz_round,
+    "presenter": presenter_grid,
+}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--only", nargs="+", choices=list(PAGES), help="these pages only")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -110,12 +162,15 @@ def main() -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    app = start_app(port)
+    votes = Path(tempfile.mkdtemp(prefix="vonedemo-screenshots-")) / "votes.sqlite"
+    app = start_app(port, {"VONEDEMO_VOTES": str(votes)})
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             for name, path in PAGES.items():
+                if args.only and name not in args.only:
+                    continue
                 started = time.perf_counter()
                 page.goto(f"http://127.0.0.1:{port}/{path}")
                 wait_rendered(page)

@@ -84,3 +84,14 @@ def test_results_csv_has_counts_and_shares(tmp_path):
         store.vote("q", session, choice, ["yes", "no"])
     lines = store.results_csv("q", ["yes", "no"]).splitlines()
     assert lines == ["question,choice,votes,share %", "q,yes,3,75.0", "q,no,1,25.0"]
+
+
+def test_the_shown_question_is_shared_and_survives_a_new_store(tmp_path):
+    store = VoteStore(tmp_path / "votes.sqlite")
+    assert store.shown() is None
+    store.show("q1")
+    store.show("q2")  # the teacher's latest pick replaces the earlier one
+    assert VoteStore(tmp_path / "votes.sqlite").shown() == "q2"
+    with pytest.raises(VoteError):
+        store.show("")
+    assert store.shown() == "q2"

@@ -15,6 +15,7 @@ RESULTS_ENV = "VONEDEMO_RESULTS"
 MODELS_ENV = "VONEDEMO_APP_MODELS"  # "tiny": small, untrained stand-ins for the shipped models
 DATA_LIMIT_ENV = "VONEDEMO_APP_DATA_LIMIT"  # keep only the first N images of each split
 THREADS_ENV = "VONEDEMO_APP_THREADS"  # torch CPU threads for the whole app (default: torch's own)
+VOTES_ENV = "VONEDEMO_VOTES"  # the quiz's SQLite file (default: in the app's folder)
 
 
 def app_checkpoint_dir() -> Path:
@@ -26,6 +27,13 @@ def app_checkpoint_dir() -> Path:
 def app_checkpoints() -> list[Path]:
     """The models saved in the app's folder (names reserved but not yet written are skipped)."""
     return saved_checkpoints(app_checkpoint_dir())
+
+
+def votes_path() -> Path:
+    """The class's quiz votes: ``$VONEDEMO_VOTES`` or ``classroom/votes.sqlite`` in the app's
+    folder, so they outlive a reload and a restart of the app."""
+    env = os.environ.get(VOTES_ENV)
+    return Path(env).expanduser() if env else app_checkpoint_dir() / "classroom" / "votes.sqlite"
 
 
 def results_path() -> Path:

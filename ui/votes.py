@@ -29,6 +29,11 @@ CREATE TABLE IF NOT EXISTS revealed (
     question TEXT PRIMARY KEY,
     revealed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS shown (
+    slot INTEGER PRIMARY KEY CHECK (slot = 0),
+    question TEXT NOT NULL,
+    shown_at REAL NOT NULL
+);
 """
 MAX_TEXT = 200  # question ids, session tokens and choices are short; refuse anything longer
 
@@ -99,6 +104,18 @@ class VoteStore:
         with self._connect() as db:
             row = db.execute("SELECT 1 FROM revealed WHERE question = ?", (question,)).fetchone()
         return row is not None
+
+    def show(self, question: str) -> None:
+        """Make ``question`` the one every student's screen shows (the teacher's pick)."""
+        row = (_checked(question, "question"), time.time())
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO shown VALUES (0, ?, ?)", row)
+
+    def shown(self) -> str | None:
+        """The question the teacher last picked, or None before any pick."""
+        with self._connect() as db:
+            row = db.execute("SELECT question FROM shown WHERE slot = 0").fetchone()
+        return row[0] if row else None
 
     def reset(self, question: str) -> None:
         """Forget the question's votes and hide its answer again."""

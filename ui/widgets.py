@@ -34,6 +34,8 @@ PAGES = (
     ("pages/5_Inside_the_VOneBlock.py", "Inside the VOneBlock", "🔬"),
     ("pages/6_Is_it_real.py", "Is it real? The audit", "🔍"),
     ("pages/7_Your_digit.py", "Your digit", "✍️"),
+    ("pages/8_Quiz.py", "Predict, then reveal: the quiz", "🗳️"),
+    ("pages/9_Presenter.py", "Presenter mode", "📽️"),
 )
 
 
