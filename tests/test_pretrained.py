@@ -143,10 +143,21 @@ def test_reproduce_resume_keeps_each_models_finetuning_state(tmp_path):
     assert len(first["clean"]) == 3 and first["train_moved"][1:] == [1.0, 1.0]
     assert first["train_moved"][0] is None  # round 0: no training attack yet
     stamp = state.stat().st_mtime_ns
+    tables = out / "finetune-state" / "basic-cnn-tables.json"
+    table_stamp = tables.stat().st_mtime_ns
+    row = json.loads((out / "summary.json").read_text())["models"]["basic-cnn"]
     assert main(argv) == 0  # a finished run: continued from its state, nothing trained again
-    again = json.loads((out / "summary.json").read_text())["models"]["basic-cnn"]["finetune"]
+    summary = json.loads((out / "summary.json").read_text())["models"]["basic-cnn"]
+    again = summary["finetune"]
     assert again["clean"] == first["clean"] and again["adversarial"] == first["adversarial"]
     assert state.stat().st_mtime_ns == stamp
+    # The table row and the eps curve were kept too, not computed again
+    assert tables.stat().st_mtime_ns == table_stamp
+    assert summary["clean"] == row["clean"] and summary["eps_curve"] == row["eps_curve"]
+    # A kept part for other settings (or a damaged file) is computed again
+    tables.write_text("{not json")
+    assert main(argv) == 0
+    assert json.loads(tables.read_text())["entry"]["clean"] == row["clean"]
 
 
 @pytest.mark.slow

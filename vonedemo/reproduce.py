@@ -96,6 +96,49 @@ def reproduce_model(
     its fine-tuning curves, and the seconds each took. Every part seeds its own generators,
     so the result does not depend on which models ran before, or where."""
     progress = on_progress or (lambda _: None)
+    parts = None if state_dir is None else Path(state_dir) / f"{name}-tables.json"
+    saved = _read_parts(parts, _parts_key(name, config))
+    if saved is None:
+        entry, timings = _table_and_curve(name, config, device, progress)
+        if parts is not None:  # a resumed run never redoes them
+            record = {"key": _parts_key(name, config), "entry": entry, "timings": timings}
+            atomic_write(parts, json.dumps(record, indent=1) + "\n")
+    else:
+        entry, timings = saved
+    if not config.skip_finetune:
+        entry, timings = _finetune_part(name, config, state_dir, device, progress, entry, timings)
+    return entry, timings
+
+
+def _parts_key(name: str, config: ReproduceConfig) -> dict:
+    """What a model's table row and eps curve depend on: the settings and the weights."""
+    return {
+        "model": name,
+        "sha256": read_manifest()["models"].get(name, {}).get("sha256"),
+        "limit": config.limit,
+        "sweep_limit": config.sweep_limit,
+        "sweep_eps": list(config.sweep_eps),
+        "seed": config.seed,
+    }
+
+
+def _read_parts(path: Path | None, key: dict) -> tuple[dict, dict] | None:
+    """A finished table row and eps curve kept by an earlier run with the same key, or None
+    (no file, another key, or a file that does not parse: then they are computed again)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        if record.get("key") != key:
+            return None
+        return dict(record["entry"]), {k: float(v) for k, v in record["timings"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _table_and_curve(
+    name: str, config: ReproduceConfig, device, progress: ProgressCallback
+) -> tuple[dict, dict[str, float]]:
     test = load_mnist("test").subset(config.limit)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -138,35 +181,46 @@ def reproduce_model(
         for r in rows
     ]
     timings["eps_curves_seconds"] = time.perf_counter() - start
+    return entry, timings
 
-    if not config.skip_finetune:
-        start = time.perf_counter()
-        ft_config = FinetuneConfig(
-            rounds=config.rounds,
-            train_limit=config.finetune_train_limit,
-            eval_limit=config.finetune_eval_limit,
-            gradient=config.finetune_gradient,
-            seed=config.seed,
-        )
-        model, _ = load_pretrained(name, device=device)
-        result = adversarial_finetune(
-            model,
-            load_mnist("train"),
-            load_mnist("test"),
-            ft_config,
-            on_round=lambda r: progress(Progress(f"fine-tune: {name}", r.done, r.total)),
-            state_file=None if state_dir is None else Path(state_dir) / f"{name}-finetune.pt",
-        )
-        curves = {k: [100 * v for v in vals] for k, vals in result.curves().items()}
-        health = {
-            "train_moved": [(r.train_health or {}).get("moved_fraction") for r in result.rounds],
-            "test_nan": [
-                (r.test_health or {}).get("nonfinite_gradient_fraction") for r in result.rounds
-            ],
-        }
-        entry["finetune"] = {**curves, **health, "seconds": time.perf_counter() - start}
-        entry["study_finetune"] = study_curves(name)
-        timings["finetune_seconds"] = time.perf_counter() - start
+
+def _finetune_part(
+    name: str,
+    config: ReproduceConfig,
+    state_dir: str | Path | None,
+    device,
+    progress: ProgressCallback,
+    entry: dict,
+    timings: dict[str, float],
+) -> tuple[dict, dict[str, float]]:
+    entry, timings = dict(entry), dict(timings)
+    start = time.perf_counter()
+    ft_config = FinetuneConfig(
+        rounds=config.rounds,
+        train_limit=config.finetune_train_limit,
+        eval_limit=config.finetune_eval_limit,
+        gradient=config.finetune_gradient,
+        seed=config.seed,
+    )
+    model, _ = load_pretrained(name, device=device)
+    result = adversarial_finetune(
+        model,
+        load_mnist("train"),
+        load_mnist("test"),
+        ft_config,
+        on_round=lambda r: progress(Progress(f"fine-tune: {name}", r.done, r.total)),
+        state_file=None if state_dir is None else Path(state_dir) / f"{name}-finetune.pt",
+    )
+    curves = {k: [100 * v for v in vals] for k, vals in result.curves().items()}
+    health = {
+        "train_moved": [(r.train_health or {}).get("moved_fraction") for r in result.rounds],
+        "test_nan": [
+            (r.test_health or {}).get("nonfinite_gradient_fraction") for r in result.rounds
+        ],
+    }
+    entry["finetune"] = {**curves, **health, "seconds": time.perf_counter() - start}
+    entry["study_finetune"] = study_curves(name)
+    timings["finetune_seconds"] = time.perf_counter() - start
     return entry, timings
 
 
