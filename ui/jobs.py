@@ -21,7 +21,7 @@ from vonedemo.training import FinetuneConfig, TrainConfig, adversarial_finetune,
 from . import background
 from .loaders import ModelChoice, build_fresh_model, get_model, test_data, train_data
 from .progress import ProgressBar
-from .settings import app_checkpoint_dir, results_path
+from .settings import app_checkpoint_dir, full_results_path, results_path
 
 EVAL_LIMIT = 500  # test digits scored after each training epoch
 
@@ -209,7 +209,9 @@ def start_finetune(
     context = {
         "study": study,
         "study_label": study_label,
-        "committed": measured_results.committed_finetune(results_path(), choice.name or ""),
+        "committed": measured_results.committed_finetune(
+            full_results_path(), choice.name or "", results_path()
+        ),
     }
     return background.start("finetune", choice.label, per_round * rounds, work, context)
 

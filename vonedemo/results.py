@@ -198,11 +198,22 @@ def eps_curves(measured: dict[str, dict], names: Sequence[str]) -> dict[str, lis
     }
 
 
-def committed_finetune(summary_file: str | Path, name: str) -> dict | None:
+def committed_finetune(summary_file: str | Path, name: str, *more: str | Path) -> dict | None:
     """The fine-tuning curves ``reproduce`` committed for ``name`` — {"clean", "adversarial"
-    (% per round, round 0 first), "train_images", "test_images"} — or None."""
+    (% per round, round 0 first), "train_images", "test_images", "rounds", "gradient",
+    "train_moved", "test_nan" (per round, None where not recorded), "source"} — or None.
+    With several files (``more``), the first that holds ``name`` wins: pass the full run
+    first."""
+    for path in (summary_file, *more):
+        found = _committed_finetune(Path(path), name)
+        if found is not None:
+            return found
+    return None
+
+
+def _committed_finetune(path: Path, name: str) -> dict | None:
     try:
-        summary = json.loads(Path(summary_file).read_text())
+        summary = json.loads(path.read_text())
         row, config = summary["models"][name]["finetune"], summary["config"]
         clean = [float(v) for v in row["clean"]]
         adversarial = [float(v) for v in row["adversarial"]]
@@ -210,11 +221,22 @@ def committed_finetune(summary_file: str | Path, name: str) -> dict | None:
         return None
     if not clean or len(clean) != len(adversarial):
         return None
+
+    def per_round(key: str) -> list[float | None]:
+        values = row.get(key) if isinstance(row.get(key), list) else []
+        values = [float(v) if isinstance(v, (int, float)) else None for v in values]
+        return values if len(values) == len(clean) else [None] * len(clean)
+
     return {
         "clean": clean,
         "adversarial": adversarial,
         "train_images": config.get("finetune_train_limit"),
         "test_images": config.get("finetune_eval_limit"),
+        "rounds": len(clean) - 1,
+        "gradient": config.get("finetune_gradient", "raw"),
+        "train_moved": per_round("train_moved"),
+        "test_nan": per_round("test_nan"),
+        "source": path.as_posix(),
     }
 
 
