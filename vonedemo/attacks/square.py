@@ -100,9 +100,13 @@ def square(
             share = square_share(float(p_init), iteration, queries)
             side = int(min(max(1, round((share * height * width) ** 0.5)), height - 1))
             n = active.numel()
-            top = torch.randint(0, height - side + 1, (n, 1, 1), generator=generator)
-            left = torch.randint(0, width - side + 1, (n, 1, 1), generator=generator)
-            top, left = top.to(x.device), left.to(x.device)
+            # On the images' device: a CUDA generator draws CUDA tensors only.
+            top = torch.randint(
+                0, height - side + 1, (n, 1, 1), generator=generator, device=x.device
+            )
+            left = torch.randint(
+                0, width - side + 1, (n, 1, 1), generator=generator, device=x.device
+            )
             window = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
             window = window[:, None].expand(n, channels, height, width)
             signs = random_signs(n, channels, 1, 1)
