@@ -23,7 +23,7 @@ def _target(choice: str) -> int | str:
 
 def controls_ui() -> tuple[loaders.ModelChoice | None, AttackSettings, int, int]:
     """The sidebar and the eps slider: (model, attack settings, digits shown, larger sample)."""
-    side, state, words = st.sidebar, st.session_state, {"format_func": text.option, **KEPT}
+    side, state, words = st.sidebar, st.session_state, {"format_func": text.option_label(), **KEPT}
     choice = widgets.model_picker("ae_model", loaders.model_choices(), container=side)
     side.radio(
         t("app.attack"),

@@ -24,7 +24,7 @@ def finetune_ui() -> tuple[loaders.ModelChoice | None, dict]:
         list(links.GRADIENTS),
         key="ft_gradient",
         horizontal=True,
-        format_func=text.option,
+        format_func=text.option_label(),
         help=t("text.finetune_gradient_help"),
         **KEPT,
     )

@@ -30,10 +30,14 @@ def bank_ui(info: block_views.BlockInfo) -> tuple[str, bool, str, str, int]:
     """The gallery's (sort key, largest first, cells, filter part, count)."""
     c1, c2, c3, c4 = st.columns(4)
     c1.selectbox(
-        t("vone.sort"), list(vv.SORT_KEYS), key="v1_sort", format_func=text.sort_label, **KEPT
+        t("vone.sort"),
+        list(vv.SORT_KEYS),
+        key="v1_sort",
+        format_func=text.sort_labels().get,
+        **KEPT,
     )
     c2.toggle(t("vone.largest_first"), key="v1_desc", **KEPT)
-    flat = {"horizontal": True, "format_func": text.option, **KEPT}
+    flat = {"horizontal": True, "format_func": text.option_label(), **KEPT}
     c3.radio(t("vone.cells"), list(vv.CELL_KINDS), key="v1_kind", **flat)
     c4.radio(t("vone.filter"), ["q0", "q1"], key="v1_part", help=t("text.q_help"), **flat)
     state = st.session_state
@@ -55,7 +59,7 @@ def attack_ui() -> AttackSettings:
         list(links.GRADIENTS),
         key="v1_gradient",
         horizontal=True,
-        format_func=text.option,
+        format_func=text.option_label(),
         help=t("text.v1_gradient_help"),
         **KEPT,
     )

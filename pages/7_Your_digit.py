@@ -43,7 +43,7 @@ def attack_ui(label: int) -> dict:
         key="yd_model",
         format_func={c.key: c.label for c in choices}.get,
     )
-    words = {"format_func": text.option, **KEPT}
+    words = {"format_func": text.option_label(), **KEPT}
     c2.radio(t("app.attack"), list(links.ATTACKS), key="yd_attack", **words)
     help = t("text.gradient_help")
     c3.radio(t("app.gradient"), list(links.GRADIENTS), key="yd_gradient", help=help, **words)

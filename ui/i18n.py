@@ -20,6 +20,7 @@ LANGUAGES = {"en": "English", "ko": "한국어"}
 DEFAULT_LANGUAGE = "en"
 LANG_KEY = "lang"  # session-state key and query parameter
 SELECTOR_KEY = "lang_select"  # the sidebar selector's own widget state
+WORDED_KEY = "_worded_widgets"  # the keys of widgets whose options are shown as words
 
 
 @functools.cache
@@ -41,9 +42,15 @@ def catalog(lang: str) -> dict[str, str]:
     return flat
 
 
+REFUSED_KEY = "_lang_refused"  # the URL asked for a language the app does not have
+
+
 def _asked() -> str | None:
-    """The language the URL asks for, if it names a known one."""
+    """The language the URL asks for, if it names a known one (an unknown one is noted for the
+    lesson link's notice, never shown)."""
     asked = st.query_params.get(LANG_KEY)
+    if asked is not None and asked not in LANGUAGES:
+        st.session_state[REFUSED_KEY] = True
     return asked if asked in LANGUAGES else None
 
 
@@ -71,9 +78,24 @@ def t(key: str, **values: object) -> str:
     return tr(language(), key, **values)
 
 
+def worded(*keys: str) -> None:
+    """Mark widgets (by key) whose options are shown as words: see :func:`_chosen`."""
+    st.session_state.setdefault(WORDED_KEY, set()).update(keys)
+
+
 def _chosen() -> None:
-    st.session_state[LANG_KEY] = st.session_state[SELECTOR_KEY]
-    st.query_params[LANG_KEY] = st.session_state[LANG_KEY]
+    """The language changed. A selectbox or radio comes back from the browser as the label it
+    showed, which the next run (in the new language) would not recognise: each worded widget's
+    value is set again from the session, where it is still read with the old labels."""
+    state = st.session_state
+    for key in sorted(state.get(WORDED_KEY, ())):
+        if key in state:
+            try:
+                state[key] = state[key]
+            except Exception:  # a key that is not (or no longer) a settable widget's
+                continue
+    state[LANG_KEY] = state[SELECTOR_KEY]
+    st.query_params[LANG_KEY] = state[LANG_KEY]
 
 
 def selector() -> None:

@@ -179,7 +179,7 @@ VONE = Page(
         Flag("desc", "v1_desc"),
         Choice("cells", "v1_kind", tuple(vv.CELL_KINDS)),
         Choice("part", "v1_part", ("q0", "q1")),
-        Choice("count", "v1_count", (16, 32, 64, 128, 256, 512)),
+        Int("count", "v1_count", 1, 4096),  # the page keeps it among the counts its cells allow
         Int("digit", "v1_index", 0, _test_digits),
         Int("channel", "v1_channel", 0, 4096),
         Int("samples", "v1_noise_n", 1, 8),
@@ -228,11 +228,14 @@ def restore(page: Page, defaults: dict) -> None:
     the URL's valid settings over them, with a notice for any it refused."""
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
+    i18n.worded(*(p.key for p in page.params))
     seen = f"_link_read_{page.name}"
     if st.session_state.get(seen):
         return
     st.session_state[seen] = True
     values, refused = read(page, st.query_params.to_dict())
+    if st.session_state.pop(i18n.REFUSED_KEY, False) and i18n.LANG_KEY not in refused:
+        refused.append(i18n.LANG_KEY)  # the selector has mended the URL already
     st.session_state.update(values)
     if refused:
         st.warning(t("links.fallback", names=", ".join(refused)))

@@ -11,7 +11,7 @@ from vonedemo.attack_view import AttackView
 
 from . import charts, compute, exports, i18n, run_views, text, widgets
 from .block_views import BankView, BlockAttackView, CellView, NoiseView
-from .i18n import t
+from .i18n import t, tr
 from .pictures import digit_strip
 
 
@@ -36,7 +36,6 @@ def shown_metrics(view: AttackView) -> tuple[list, st.delta_generator.DeltaGener
         view.health,
         n,
         view.eps,
-        view.health_sentence,
         view.stalled,
         prefix=t("explorer.health_shown", n=n),
     )
@@ -65,13 +64,18 @@ def digit_up_close(view: AttackView) -> None:
     st.subheader(t("explorer.up_close"))
     positions = list(range(len(view)))
     widgets.ensure_option("ae_digit", positions, 0)
+    lang = i18n.language()  # the options are formatted again later, maybe away from the run
     pick = st.selectbox(
         t("explorer.digit"),
         positions,
         key="ae_digit",
         persist_state="session",
-        format_func=lambda i: t(
-            "explorer.digit_option", i=i, label=int(view.labels[i]), pred=int(view.adv_pred[i])
+        format_func=lambda i: tr(
+            lang,
+            "explorer.digit_option",
+            i=i,
+            label=int(view.labels[i]),
+            pred=int(view.adv_pred[i]),
         ),
     )
     st.plotly_chart(
@@ -135,7 +139,6 @@ def larger_sample(choice, settings, limit: int, metrics: list, box) -> None:
             big["health"],
             big["images"],
             settings.eps,
-            big["sentence"],
             big["stalled"],
             prefix=t("explorer.health_first", n=big["images"]),
         )
@@ -156,7 +159,7 @@ def digit_and_twin(
         f"{lead} **{int(view.labels[0])}** · "
         + widgets.before_after(view, 0, before=before, after=after, sep=" · ")
     )
-    widgets.health_note(view.health, len(view), view.eps, view.health_sentence, view.stalled)
+    widgets.health_note(view.health, len(view), view.eps, view.stalled)
 
 
 def home_digit(view: AttackView, eps: float) -> None:

@@ -4,7 +4,12 @@ functions choose among them and fill in the figures, in the session's language."
 
 from __future__ import annotations
 
-from .i18n import t
+import functools
+from collections.abc import Callable
+
+from vonedemo.vone_views import SORT_KEYS
+
+from .i18n import language, t, tr
 
 GLOSSARY_TERMS = ("eps", "linf", "fgsm", "pgd", "eot", "gradient", "nan", "health", "worst")
 GLOSSARY_TERMS += ("repaired",)
@@ -15,21 +20,27 @@ def glossary() -> dict[str, str]:
     return {t(f"glossary.{k}"): t(f"glossary.{k}_meaning") for k in GLOSSARY_TERMS}
 
 
-def option(value: object) -> str:
+def option(value: object, lang: str | None = None) -> str:
     """A fixed choice's label (``raw``, ``none``, ``neuronal`` …): the catalog's word for it,
     the value itself where it is a name or a number (``q0``, ``7``, ``fgsm`` in capitals)."""
-    words = {"runner-up": "runner_up"}
-    key = words.get(str(value), str(value))
+    key = {"runner-up": "runner_up"}.get(str(value), str(value))
     if key in {"fgsm", "pgd"}:
         return key.upper()
     try:
-        return t(f"app.{key}")
+        return tr(lang or language(), f"app.{key}")
     except KeyError:
         return str(value)
 
 
-def sort_label(key: str) -> str:
-    return t(f"sort.{key}")
+def option_label() -> Callable[[object], str]:
+    """``option`` in this run's language, for a widget's ``format_func``: Streamlit formats a
+    widget's options again later (a test's widget state), maybe away from this session."""
+    return functools.partial(option, lang=language())
+
+
+def sort_labels() -> dict[str, str]:
+    """{sort key: its label} for the filter bank's "Sort by"."""
+    return {key: t(f"sort.{key}") for key in SORT_KEYS}
 
 
 def columns(rows: list[dict]) -> list[dict]:
@@ -88,6 +99,21 @@ def health_words(health: dict, images: int, eps: float) -> str:
     else:
         why = t("health.at_edge")
     return t("health.some_moved", moved=moved, images=images, why=why)
+
+
+def health_figures(health: dict, eps: float) -> str:
+    """The measured figures beneath the health line (a ``GradientHealth.summary()``): the same
+    figures as the core's ``GradientHealth.sentence()``, in the session's language."""
+    if eps == 0:
+        return t("health.figures_eps0")
+    figures = t(
+        "health.figures",
+        nan=f"{health['nonfinite_gradient_fraction']:.1%}",
+        zero=f"{health['zero_sign_fraction']:.1%}",
+        linf=f"{health['linf']:.3f}",
+        moved=f"{health['moved_fraction']:.0%}",
+    )
+    return figures + (t("health.figures_stalled") if health.get("stalled") else "")
 
 
 def digit_health_words(health: dict, eps: float) -> str:

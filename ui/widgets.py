@@ -16,7 +16,7 @@ from . import i18n
 from .i18n import t
 from .settings import tiny_mode
 from .text import glossary as glossary_terms
-from .text import health_words
+from .text import health_figures, health_words
 
 if TYPE_CHECKING:
     from streamlit.navigation.page import StreamlitPage
@@ -104,6 +104,7 @@ def init_state(defaults: dict) -> None:
 
 def ensure_option(key: str, options: Sequence, default) -> None:
     """Reset ``key`` to ``default`` when its value is no longer among ``options``."""
+    i18n.worded(key)
     if st.session_state.get(key) not in options:
         st.session_state[key] = default
 
@@ -148,7 +149,6 @@ def health_note(
     health: dict,
     images: int,
     eps: float,
-    details: str,
     stalled: bool,
     *,
     prefix: str | None = None,
@@ -156,7 +156,7 @@ def health_note(
     """Did the attack work? In plain words, the measured figures beneath, a warning if not."""
     prefix = prefix or t("app.gradient_health")
     st.markdown(f"🩺 **{prefix}:** {health_words(health, images, eps)}")
-    st.caption(t("app.measured", details=details))
+    st.caption(t("app.measured", details=health_figures(health, eps)))
     if stalled:
         st.warning(t("text.stalled_warning"))
 
