@@ -209,6 +209,21 @@ def test_lang_in_the_url_and_the_sidebar_choice_last_the_session():
     assert at.query_params[i18n.LANG_KEY] == "ko"
 
 
+def test_a_language_switch_keeps_every_choice():
+    """Options shown as words get new labels: the values chosen stay, and the page works."""
+    at = open_in(EXPLORER, "ko")
+    at.selectbox(key="ae_target").set_value("runner-up").run()
+    at.radio(key="ae_gradient").set_value("repaired").run()
+    at.selectbox(key="ae_digit").set_value(3).run()
+    keys = ["ae_target", "ae_gradient", "ae_digit", "ae_model"]
+    before = {k: at.session_state[k] for k in keys}
+    for lang in ("en", "ko"):
+        at.selectbox(key=i18n.SELECTOR_KEY).set_value(lang).run()
+        assert_clean(at)
+        assert {k: at.session_state[k] for k in keys} == before
+        assert at.radio(key="ae_gradient").value == "repaired"
+
+
 def test_an_unknown_language_falls_back_to_english_with_a_notice():
     at = open_in(EXPLORER, "<script>alert(1)</script>")
     assert at.title[0].value.endswith("Attack explorer")

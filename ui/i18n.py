@@ -20,7 +20,6 @@ LANGUAGES = {"en": "English", "ko": "한국어"}
 DEFAULT_LANGUAGE = "en"
 LANG_KEY = "lang"  # session-state key and query parameter
 SELECTOR_KEY = "lang_select"  # the sidebar selector's own widget state
-WORDED_KEY = "_worded_widgets"  # the keys of widgets whose options are shown as words
 
 
 @functools.cache
@@ -78,22 +77,10 @@ def t(key: str, **values: object) -> str:
     return tr(language(), key, **values)
 
 
-def worded(*keys: str) -> None:
-    """Mark widgets (by key) whose options are shown as words: see :func:`_chosen`."""
-    st.session_state.setdefault(WORDED_KEY, set()).update(keys)
-
-
 def _chosen() -> None:
-    """The language changed. A selectbox or radio comes back from the browser as the label it
-    showed, which the next run (in the new language) would not recognise: each worded widget's
-    value is set again from the session, where it is still read with the old labels."""
+    """The language changed. (A widget whose options are words gets new labels, so Streamlit
+    makes it anew from its key's value in the session: the choice survives the switch.)"""
     state = st.session_state
-    for key in sorted(state.get(WORDED_KEY, ())):
-        if key in state:
-            try:
-                state[key] = state[key]
-            except Exception:  # a key that is not (or no longer) a settable widget's
-                continue
     state[LANG_KEY] = state[SELECTOR_KEY]
     st.query_params[LANG_KEY] = state[LANG_KEY]
 

@@ -104,7 +104,6 @@ def init_state(defaults: dict) -> None:
 
 def ensure_option(key: str, options: Sequence, default) -> None:
     """Reset ``key`` to ``default`` when its value is no longer among ``options``."""
-    i18n.worded(key)
     if st.session_state.get(key) not in options:
         st.session_state[key] = default
 
