@@ -28,6 +28,7 @@ PAGES = {
     "inside_the_vone_block": "Inside_the_VOneBlock",
     "is_it_real": "Is_it_real",
     "your_digit": "Your_digit",
+    "korean_explorer": "Attack_explorer?lang=ko",  # a page in Korean (a lesson link's ?lang=)
 }
 CHROMIUM_ARGS = [
     "--headless",

@@ -186,6 +186,18 @@ def test_your_digit_round_trips():
     assert frames(again) == frames(at) and images(again) == images(at)
 
 
+def test_a_new_link_in_the_same_session_is_read():
+    """A tab that already shows the page opens another link: its settings win, once; moving a
+    widget afterwards is not undone by the URL."""
+    at = open_with(EXPLORER, {})
+    at = step(at.slider(key="ae_eps").set_value(0.3))
+    at.query_params["eps"], at.query_params["seed"] = "0.05", "9"
+    at = step(at)
+    assert (at.session_state["ae_eps"], at.session_state["ae_seed"]) == (0.05, 9)
+    at = step(at.slider(key="ae_eps").set_value(0.4))
+    assert at.session_state["ae_eps"] == 0.4 and url_of(at)["eps"] == "0.4"
+
+
 # --- forged and stale links --------------------------------------------------------------------
 FORGED = {
     "model": "pretrained:no-such-model",

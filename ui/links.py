@@ -5,8 +5,9 @@ Each page declares its parameters once (a :class:`Choice`, :class:`Int`, :class:
 :class:`Flag` per setting: its name in the URL, its session-state key, what it may be). On the
 page's first run in a session the URL's values are checked one by one: a valid value replaces
 the default, a forged or stale one (an unknown model, eps out of range, a huge or non-numeric
-seed, markup) is dropped with a short notice that names the parameter, never its value. Then
-every run writes the page's state back into the URL and shows the link to copy.
+seed, markup) is dropped with a short notice that names the parameter, never its value. Every
+run writes the page's state back into the URL and shows the link to copy; the URL is read again
+whenever it holds settings the session did not write (a new link opened in the same tab).
 """
 
 from __future__ import annotations
@@ -223,20 +224,24 @@ def read(page: Page, query: dict[str, str]) -> tuple[dict[str, object], list[str
     return values, refused
 
 
+def _written_key(page: Page) -> str:
+    return f"_link_{page.name}"
+
+
 def restore(page: Page, defaults: dict) -> None:
-    """The page's defaults in the session, then — on the page's first run in this session —
-    the URL's valid settings over them, with a notice for any it refused."""
+    """The page's defaults in the session, then the URL's valid settings over them — when the
+    URL holds settings this session did not write there itself (a link just opened, maybe in a
+    tab that already had the page) — with a notice for any it refused."""
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
-    i18n.worded(*(p.key for p in page.params))
-    seen = f"_link_read_{page.name}"
-    if st.session_state.get(seen):
-        return
-    st.session_state[seen] = True
-    values, refused = read(page, st.query_params.to_dict())
-    if st.session_state.pop(i18n.REFUSED_KEY, False) and i18n.LANG_KEY not in refused:
+    query = st.query_params.to_dict()
+    asked = {p.name: query[p.name] for p in page.params if p.name in query}
+    refused = []
+    if asked and asked != st.session_state.get(_written_key(page)):
+        values, refused = read(page, asked)
+        st.session_state.update(values)
+    if st.session_state.pop(i18n.REFUSED_KEY, False):
         refused.append(i18n.LANG_KEY)  # the selector has mended the URL already
-    st.session_state.update(values)
     if refused:
         st.warning(t("links.fallback", names=", ".join(refused)))
 
@@ -251,6 +256,7 @@ def current(page: Page) -> dict[str, str]:
 def share(page: Page) -> None:
     """Write the page's settings into the URL and show the link, ready to copy."""
     query = current(page)
+    st.session_state[_written_key(page)] = {k: v for k, v in query.items() if k != i18n.LANG_KEY}
     kept = {k: st.query_params[k] for k in KEEP if k in st.query_params}
     if st.query_params.to_dict() != query | kept:
         st.query_params.from_dict(query | kept)
