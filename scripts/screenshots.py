@@ -1,6 +1,6 @@
 """Take screenshots of the running app in headless Chromium (Debian's `chromium` package).
 
-    python scripts/screenshots.py --out docs/screenshots
+    python scripts/screenshots.py --out docs/screenshots [--only korean_explorer ...]
 
 Starts `streamlit run streamlit_app.py` on 127.0.0.1, opens every page with Playwright (the system
 browser, no download), waits for it to render and saves one PNG per page (the fine-tuning page
@@ -102,6 +102,7 @@ ACTIONS = {"fine_tune": fine_tune_run, "your_digit": drawn_digit_attacked}
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--only", nargs="*", choices=list(PAGES), help="just these screenshots")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -116,7 +117,11 @@ def main() -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(f"http://127.0.0.1:{port}/")  # the entry script declares the menu first
+            wait_rendered(page)
             for name, path in PAGES.items():
+                if args.only and name not in args.only:
+                    continue
                 started = time.perf_counter()
                 page.goto(f"http://127.0.0.1:{port}/{path}")
                 wait_rendered(page)
