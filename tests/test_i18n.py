@@ -21,6 +21,7 @@ from test_app import (  # noqa: F401  (app_env is a fixture)
     VONE,
     app_env,
     assert_clean,
+    finish_run,
     seven_png,
 )
 
@@ -182,6 +183,42 @@ def test_every_page_renders_in_both_languages(page, lang):
     assert at.query_params[i18n.LANG_KEY] == lang
     if lang == "ko":
         assert english_left(shown_texts(at)) == []
+
+
+def step(widget) -> AppTest:
+    at = widget.run()
+    assert_clean(at)
+    return at
+
+
+def test_results_made_on_a_korean_page_read_in_korean():
+    """What a button makes — a quick audit, a measurement, a training and a fine-tuning run —
+    in Korean too (the runs' progress and results are worded where they are made)."""
+    at = open_in(AUDIT, "ko")
+    at = step(at.select_slider(key="real_limit").set_value(20))
+    at = step(at.button(key="real_run").click())
+    assert at.expander and english_left(shown_texts(at)) == []
+    at = open_in(COMPARE, "ko")
+    at = step(at.select_slider(key="cmp_limit").set_value(20))
+    at = step(at.button(key="cmp_run").click())
+    assert english_left(shown_texts(at)) == []
+    assert (
+        "측정"
+        in at.dataframe[-1].value.iloc[0].to_dict()[catalog("ko")["columns.our numbers from"]]
+    )
+    at = open_in(TRAIN, "ko")
+    at = step(at.select_slider(key="tr_size").set_value(200))
+    at = step(at.button(key="tr_start").click())
+    finish_run(at, "tr_run")
+    assert at.success and english_left(shown_texts(at)) == []
+    at = open_in(FINETUNE, "ko")
+    at = step(at.slider(key="ft_rounds").set_value(1))
+    at = step(at.select_slider(key="ft_train").set_value(250))
+    at = step(at.select_slider(key="ft_eval").set_value(50))
+    at = step(at.button(key="ft_start").click())
+    finish_run(at, "ft_run")
+    assert english_left(shown_texts(at)) == []
+    assert any(catalog("ko")["finetune.last_run"].split(" ")[0] in m for m in shown_texts(at))
 
 
 def test_the_untranslated_check_sees_english(monkeypatch):
