@@ -112,10 +112,9 @@ def saved_audit(path: str | Path) -> int | None:
     _table(headline_rows(report, findings), "real_headline")
     curves = strongest_curves(report)
     if curves:
-        st.plotly_chart(
-            eps_curves_figure(curves, t("charts.curves_title")),
-            key="real_curves",
-        )
+        figure = eps_curves_figure(curves, t("charts.curves_title"))
+        figure.update_layout(yaxis_title=t("charts.accuracy_axis"))  # the core's axis, in words
+        st.plotly_chart(figure, key="real_curves")
     st.markdown(audit_text.budget_words(report["config"]))
     st.subheader(t("audit.details_header"))
     _details(report, findings, "real")

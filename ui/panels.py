@@ -214,7 +214,8 @@ def filter_bank(bank: BankView, beside: BankView | None) -> None:
         column.image(shown.image, caption=shown.caption)
         if shown is beside:
             column.caption(shown.resolution)
-    st.dataframe(text.columns(bank.params), hide_index=True, key="v1_params")
+    rows = [r | {"cell": text.option(r["cell"])} if "cell" in r else r for r in bank.params]
+    st.dataframe(text.columns(rows), hide_index=True, key="v1_params")
 
 
 def cell_responses(cells: CellView, left, right) -> None:
