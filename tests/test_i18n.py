@@ -5,6 +5,7 @@ choice kept for the session."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 import string
 from pathlib import Path
@@ -154,7 +155,16 @@ def shown_texts(at: AppTest) -> list[str]:
     shown += [e.label for e in at.get("number_input")] + [e.label for e in at.get("text_input")]
     for frame in at.dataframe:
         shown += [str(c) for c in frame.value.columns]
-    return shown
+    shown += [picture.caption for image in at.image for picture in image.proto.imgs]
+    for chart in at.get("plotly_chart"):  # titles, axis titles and legends
+        spec = json.loads(chart.proto.spec)
+        layout = spec.get("layout", {})
+        for part in [layout, *(v for k, v in layout.items() if k.startswith(("xaxis", "yaxis")))]:
+            title = part.get("title", {}) if isinstance(part, dict) else {}
+            shown.append(title.get("text", "") if isinstance(title, dict) else str(title))
+        shown += [trace.get("name", "") for trace in spec.get("data", [])]
+        shown += [a.get("text", "") for a in layout.get("annotations", [])]
+    return [s for s in shown if s]
 
 
 def english_left(shown: list[str]) -> list[str]:
