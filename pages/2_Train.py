@@ -81,10 +81,7 @@ links.restore(links.TRAIN, DEFAULTS)
 with widgets.guard(t("train.guard")):
     name, sizes, save_as = training_ui()
     size, steps = jobs.training_plan(sizes["size"], sizes["batch"], sizes["epochs"])
-    speed = (
-        t("text.train_slow_vone") if models.get_spec(name).vone else t("text.train_fast_baseline")
-    )
-    st.caption(t("train.plan", steps=steps, size=size) + speed)
+    st.caption(text.training_plan(steps, size, slow=models.get_spec(name).vone))
     st.caption(t("text.run_goes_on"))
     if st.button(t("train.start"), key="tr_start", type="primary"):
         run_views.keep(jobs.start_training(name, **sizes, save_as=save_as), "tr_run")

@@ -75,6 +75,12 @@ def describe(settings) -> str:
     return line
 
 
+def training_plan(steps: int, size: int, *, slow: bool) -> str:
+    """The Train page's plan: the steps a run takes, and how long to expect."""
+    speed = t("text.train_slow_vone") if slow else t("text.train_fast_baseline")
+    return t("train.plan", steps=steps, size=size) + speed
+
+
 def noise_not_attack(changed: int, shown: int) -> str:
     """Why answers differ at eps 0 on a noisy model."""
     return t("health.noise_not_attack", changed=changed, shown=shown)
