@@ -285,3 +285,13 @@ def test_the_health_words_read_in_korean(monkeypatch):
         "공격이 숫자 16개 중 8개를 바꿨습니다: 픽셀의 25%에서 기울기가 정의되지 않았고(NaN), "
         "그곳에서는 움직이지 않습니다."
     )
+
+
+def test_channel_names_in_english_are_the_cores():
+    from ui import block_views, loaders
+    from vonedemo import vone_views as vv
+
+    block, _ = loaders.vone_block(loaders.STUDY_BLOCK)
+    for channel in (0, 7, 15):
+        assert block_views.channel_name(block, channel, "en") == vv.channel_name(block, channel)
+    assert block_views.channel_name(block, 15, "ko").startswith("채널 15 (")

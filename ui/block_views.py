@@ -7,7 +7,7 @@ page's plain choices, so a rerun that changes nothing in a view recomputes nothi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import streamlit as st
@@ -32,6 +32,16 @@ from .pictures import digit_strip, gray_image
 STRONGEST = 16  # channels offered in the channel pickers
 ORIENTATIONS = 8  # orientation bands of the cell maps shown
 RESOLVABLE_BLOCK = "pretrained:vone-basic-cnn-2.5deg"  # filters sized for 28 px over 2.5 degrees
+
+
+def channel_name(block, channel: int, lang: str) -> str:
+    """A channel in a few words (number, cell kind, spatial frequency, orientation), as the
+    core's ``vone_views.channel_name`` says it, in ``lang``."""
+    sf, ori = vv.params_array(block)[channel][:2]
+    kind = tr(lang, f"app.{vv.cell_kinds(block)[channel]}")
+    return tr(
+        lang, "vone.channel_name", channel=channel, kind=kind, sf=f"{sf:.2f}", ori=f"{ori:.0f}"
+    )
 
 
 def block_sources() -> tuple[dict[str, str], str]:
@@ -170,7 +180,7 @@ def _cell_view(source: str, stamp: str, index: int, lang: str) -> CellView:
             )
         every = torch.cat([simple, complex_], 0)
         strongest = [int(c) for c in vv.strongest_channels(every, STRONGEST)]
-    names = {c: vv.channel_name(block, c) for c in strongest}
+    names = {c: channel_name(block, c, lang) for c in strongest}
     return CellView(index, label, gray_image(x[0, 0].numpy(), zoom=4), mosaics, strongest, names)
 
 
@@ -212,8 +222,9 @@ class BlockAttackView:
     relative_change: float  # Σ|Δ| / Σ|clean| over the block's responses
     pair: np.ndarray  # the chosen channel: clean | adversarial
     difference: np.ndarray
-    channel_name: str
+    channel_name: str  # named by ``block_attack``, in the session's language
     most_changed: list[str]  # the channels the attack changed most (none if nothing changed)
+    most_changed_channels: tuple[int, ...] = ()
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -236,8 +247,9 @@ def _block_attack(
         relative_change=change["relative_change"],
         pair=vv.mosaic(vv.heat_tiles(trio, vmax=peak), 2, zoom=4),
         difference=vv.mosaic(vv.diverging_tiles(change["difference"][channel][None]), 1, zoom=4),
-        channel_name=vv.channel_name(block, channel),
-        most_changed=[vv.channel_name(block, c) for c in most],
+        channel_name="",
+        most_changed=[],
+        most_changed_channels=tuple(most),
     )
 
 
@@ -247,7 +259,13 @@ def block_attack(
     """Attack the digit through the source's network and show what changed inside its block."""
     if source == STUDY_BLOCK:
         raise ValueError("the study's block on its own has no network to attack")
-    return _block_attack(source, block_stamp(source), settings, int(index), int(channel))
+    shown = _block_attack(source, block_stamp(source), settings, int(index), int(channel))
+    block, lang = vone_block(source)[0], language()
+    return replace(
+        shown,
+        channel_name=channel_name(block, int(channel), lang),
+        most_changed=[channel_name(block, c, lang) for c in shown.most_changed_channels],
+    )
 
 
 def clear_caches() -> None:
