@@ -5,7 +5,8 @@ Run with ``streamlit run streamlit_app.py``; the other pages live in ``pages/``.
 
 import streamlit as st
 
-from ui import compute, loaders, panels, text, widgets
+from ui import compute, links, loaders, panels, widgets
+from ui.i18n import t
 from vonedemo import models
 from vonedemo.attack_view import AttackSettings
 from vonedemo.study import STUDY_EPS
@@ -18,19 +19,16 @@ def _next_digit() -> None:
 
 
 def missing_note(missing: list[str]) -> None:
-    names = " and ".join(models.model_label(n) for n in missing)
-    st.info(
-        f"The pretrained {names} {'is' if len(missing) == 1 else 'are'} not in `checkpoints/` yet "
-        f"(training may still be running): {text.REGENERATE}. Meanwhile you can train your own "
-        "on the *Train a model* page."
-    )
+    names = t("home.name_join").join(models.model_label(n) for n in missing)
+    key = "home.missing_one" if len(missing) == 1 else "home.missing_many"
+    st.info(t(key, names=names, regenerate=t("app.regenerate")))
 
 
 def home() -> None:
-    widgets.page_setup("VOneNet adversarial lab", "🧠", text.HOME_INTRO)
-    st.session_state.setdefault("home_index", 0)
+    widgets.page_setup(t("home.title"), "🧠", t("text.home_intro"))
+    links.restore(links.HOME, {"home_index": 0})
 
-    with widgets.guard("the home page"):
+    with widgets.guard(t("home.guard")):
         # One fixed noise draw (seeded) for the VOne model: both pictures then see the same noise,
         # so a changed answer is the attack's doing, not the noise's.
         settings = AttackSettings(attack="fgsm", eps=STUDY_EPS, noise="seeded", seed=0)
@@ -42,18 +40,19 @@ def home() -> None:
                 st.subheader(choice.label)
                 if not choice.available:
                     missing.append(name)
-                    st.caption("Its checkpoint is not there yet.")
+                    st.caption(t("home.no_checkpoint"))
                     continue
                 panels.home_digit(compute.digit_view(choice, settings, index), STUDY_EPS)
                 if choice.is_vone:
-                    st.caption(text.HOME_NOISE_NOTE)
+                    st.caption(t("text.home_noise_note"))
         if missing:
             missing_note(missing)
-        st.button("Another digit", key="home_next", on_click=_next_digit)
+        st.button(t("home.another"), key="home_next", on_click=_next_digit)
 
-    st.markdown(text.CAVEAT)
-    st.subheader("Explore")
+    st.markdown(t("text.caveat"))
+    st.subheader(t("home.explore"))
     widgets.page_links()
+    links.share(links.HOME)
 
 
 widgets.navigation(home).run()

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from ui import compute, loaders, panels, text, widgets
+from ui import compute, links, loaders, panels, text, widgets
+from ui.i18n import t
 from ui.widgets import KEPT
 from vonedemo.attack_view import AttackSettings
 from vonedemo.vone import NOISE_MODES
@@ -10,7 +11,6 @@ from vonedemo.vone import NOISE_MODES
 DEFAULTS = {"ae_eps": 0.35, "ae_attack": "fgsm", "ae_gradient": "raw", "ae_eot": 1}
 DEFAULTS |= {"ae_pgd_steps": 10, "ae_noise": "neuronal", "ae_n": 16, "ae_seed": 0}
 DEFAULTS |= {"ae_sample": 100, "ae_digit": 0, "ae_target": "none"}
-TARGETS = ["none", "runner-up", *[str(k) for k in range(10)]]
 
 
 def _new_sample() -> None:
@@ -23,54 +23,54 @@ def _target(choice: str) -> int | str:
 
 def controls_ui() -> tuple[loaders.ModelChoice | None, AttackSettings, int, int]:
     """The sidebar and the eps slider: (model, attack settings, digits shown, larger sample)."""
-    side, state = st.sidebar, st.session_state
+    side, state, words = st.sidebar, st.session_state, {"format_func": text.option_label(), **KEPT}
     choice = widgets.model_picker("ae_model", loaders.model_choices(), container=side)
     side.radio(
-        "Attack",
-        ["fgsm", "pgd"],
+        t("app.attack"),
+        list(links.ATTACKS),
         key="ae_attack",
         horizontal=True,
-        format_func=str.upper,
-        help=text.ATTACK_HELP,
-        **KEPT,
+        help=t("text.attack_help"),
+        **words,
     )
     if state["ae_attack"] == "pgd":
-        side.slider("PGD steps", 1, 40, key="ae_pgd_steps", help=text.PGD_STEPS_HELP, **KEPT)
+        side.slider(
+            t("app.pgd_steps"), 1, 40, key="ae_pgd_steps", help=t("text.pgd_steps_help"), **KEPT
+        )
     side.radio(
-        "Gradient",
-        ["raw", "repaired"],
+        t("app.gradient"),
+        list(links.GRADIENTS),
         key="ae_gradient",
         horizontal=True,
-        help=text.GRADIENT_HELP,
-        **KEPT,
+        help=t("text.gradient_help"),
+        **words,
     )
-    side.slider("EOT samples", 1, 8, key="ae_eot", help=text.EOT_HELP, **KEPT)
-    side.selectbox("Target", TARGETS, key="ae_target", help=text.DIGIT_TARGET_HELP, **KEPT)
+    side.slider(t("explorer.eot"), 1, 8, key="ae_eot", help=t("text.eot_help"), **KEPT)
+    side.selectbox(
+        t("explorer.target"),
+        links.TARGETS,
+        key="ae_target",
+        help=t("text.digit_target_help"),
+        **words,
+    )
     is_vone = choice is not None and choice.is_vone
     side.radio(
-        "Noise (VOne models)",
+        t("explorer.noise"),
         list(NOISE_MODES),
         key="ae_noise",
         horizontal=True,
-        help=text.NOISE_HELP,
+        help=t("text.noise_help"),
         disabled=not is_vone,
-        **KEPT,
+        **words,
     )
-    side.select_slider("Digits shown", options=[8, 16, 24, 32], key="ae_n", **KEPT)
+    side.select_slider(t("explorer.digits_shown"), options=[8, 16, 24, 32], key="ae_n", **KEPT)
     side.number_input(
-        "Seed (which digits; noise draws)",
-        min_value=0,
-        max_value=1_000_000,
-        step=1,
-        key="ae_seed",
-        **KEPT,
+        t("explorer.seed"), min_value=0, max_value=1_000_000, step=1, key="ae_seed", **KEPT
     )
-    side.button("🎲 New sample", key="ae_new_sample", on_click=_new_sample)
+    side.button(t("explorer.new_sample"), key="ae_new_sample", on_click=_new_sample)
     sizes = [50, 100, 200, 500, 1000]
-    side.select_slider(
-        "Larger sample (first N test digits)", options=sizes, key="ae_sample", **KEPT
-    )
-    st.slider(text.EXPLORER_EPS, 0.0, 0.5, step=0.01, key="ae_eps", **KEPT)
+    side.select_slider(t("explorer.larger"), options=sizes, key="ae_sample", **KEPT)
+    st.slider(t("text.explorer_eps"), 0.0, 0.5, step=0.01, key="ae_eps", **KEPT)
     settings = AttackSettings(
         attack=state["ae_attack"],
         eps=round(float(state["ae_eps"]), 4),
@@ -84,16 +84,17 @@ def controls_ui() -> tuple[loaders.ModelChoice | None, AttackSettings, int, int]
     return choice, settings, int(state["ae_n"]), int(state["ae_sample"])
 
 
-widgets.page_setup("Attack explorer", "🎯", text.EXPLORER_INTRO)
-widgets.init_state(DEFAULTS)
+widgets.page_setup(t("explorer.title"), "🎯", t("text.explorer_intro"))
+links.restore(links.EXPLORER, DEFAULTS)
 
-with widgets.guard("the attack explorer"):
+with widgets.guard(t("explorer.guard")):
     choice, settings, n, limit = controls_ui()
     if choice is not None:
-        with st.spinner("Attacking the digits…"):
+        with st.spinner(t("explorer.spinner")):
             view, pictures = compute.explorer_grid(choice, settings, n, settings.seed)
-        st.caption(f"{settings.describe()} · model: {choice.label}")
+        st.caption(t("explorer.caption", settings=text.describe(settings), model=choice.label))
         metrics, health_box = panels.shown_metrics(view)  # the box is filled last (larger sample)
         panels.digit_grid(view, pictures)
         panels.digit_up_close(view)
         panels.larger_sample(choice, settings, limit, metrics, health_box)
+links.share(links.EXPLORER)

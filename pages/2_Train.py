@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from ui import jobs, panels, run_views, settings, text, widgets
+from ui import jobs, links, panels, run_views, settings, text, widgets
+from ui.i18n import t
 from ui.widgets import KEPT
 from vonedemo import models
 
@@ -20,7 +21,7 @@ def training_ui() -> tuple[str, dict, str]:
     left, right = st.columns(2)
     widgets.ensure_option("tr_model", list(models.STUDY_MODELS), "basic-cnn")
     name = left.selectbox(
-        "Model",
+        t("app.model"),
         list(models.STUDY_MODELS),
         key="tr_model",
         on_change=_steer,
@@ -30,60 +31,59 @@ def training_ui() -> tuple[str, dict, str]:
     sizes = jobs.recommended_training(name)["sizes"]
     widgets.ensure_option("tr_size", list(sizes), sizes[0])
     left.slider(
-        "Epochs",
+        t("train.epochs"),
         1,
         10,
         key="tr_epochs",
         **KEPT,
-        help="The study trained for 10 epochs.",
+        help=t("train.epochs_help"),
     )
     left.select_slider(
-        "Learning rate",
+        t("app.learning_rate"),
         options=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
         key="tr_lr",
         **KEPT,
         format_func=lambda v: f"{v:g}",
-        help="The study: Adam at 0.001.",
+        help=t("train.lr_help"),
     )
     right.select_slider(
-        "Batch size",
+        t("train.batch"),
         options=[16, 32, 64, 128, 256],
         key="tr_batch",
         **KEPT,
-        help="The study: 64.",
+        help=t("train.batch_help"),
     )
     right.select_slider(
-        "Training images",
+        t("train.images"),
         options=list(sizes),
         key="tr_size",
         **KEPT,
-        help="The first N of the 10,000 embedded training digits.",
+        help=t("train.images_help"),
     )
     state = st.session_state
     default_name = f"{name}-{state['tr_epochs']}ep-{state['tr_size']}img"
     right.text_input(
-        "Save as",
+        t("train.save_as"),
         key="tr_name",
         **KEPT,
         placeholder=default_name,
         max_chars=64,
-        help=text.TRAIN_NAME_HELP,
+        help=t("text.train_name_help"),
     )
     sizes = {"epochs": int(state["tr_epochs"]), "lr": float(state["tr_lr"])}
     sizes |= {"batch": int(state["tr_batch"]), "size": int(state["tr_size"])}
     return name, sizes, state["tr_name"] or default_name
 
 
-widgets.page_setup("Train a model", "🏋️", text.TRAIN_INTRO)
-widgets.init_state(DEFAULTS)
+widgets.page_setup(t("train.title"), "🏋️", t("text.train_intro"))
+links.restore(links.TRAIN, DEFAULTS)
 
-with widgets.guard("the training page"):
+with widgets.guard(t("train.guard")):
     name, sizes, save_as = training_ui()
     size, steps = jobs.training_plan(sizes["size"], sizes["batch"], sizes["epochs"])
-    speed = text.TRAIN_SLOW_VONE if models.get_spec(name).vone else text.TRAIN_FAST_BASELINE
-    st.caption(f"{steps} steps on {size} images. " + speed)
-    st.caption(text.RUN_GOES_ON)
-    if st.button("▶ Start training", key="tr_start", type="primary"):
+    st.caption(text.training_plan(steps, size, slow=models.get_spec(name).vone))
+    st.caption(t("text.run_goes_on"))
+    if st.button(t("train.start"), key="tr_start", type="primary"):
         run_views.keep(jobs.start_training(name, **sizes, save_as=save_as), "tr_run")
     run = run_views.follow("train", "tr_run")
     if run is not None:
@@ -91,9 +91,7 @@ with widgets.guard("the training page"):
 
     saved = settings.app_checkpoints()
     if saved:
-        with st.expander(f"Checkpoints saved in this app ({len(saved)})"):
-            st.dataframe(
-                [{"file": p.name, "size kB": round(p.stat().st_size / 1024)} for p in saved],
-                hide_index=True,
-                key="tr_saved",
-            )
+        with st.expander(t("train.saved", n=len(saved))):
+            rows = [{"file": p.name, "size kB": round(p.stat().st_size / 1024)} for p in saved]
+            st.dataframe(text.columns(rows), hide_index=True, key="tr_saved")
+links.share(links.TRAIN)

@@ -3,17 +3,17 @@
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from ui import digit_panels, digit_views, text, widgets
+from ui import digit_panels, digit_views, links, text, widgets
+from ui.i18n import t
 from ui.widgets import KEPT
 
 DEFAULTS = {"yd_attack": "pgd", "yd_gradient": "repaired", "yd_eps": 0.2, "yd_target": "none"}
 DEFAULTS |= {"yd_steps": 20, "yd_at": 0, "yd_playing": False}
-TARGETS = ["none", "runner-up", *[str(k) for k in range(10)]]
 
 
 def picture_ui() -> bytes | None:
     """The picture's bytes: drawn on the canvas, or uploaded (kept in memory, never on disk)."""
-    draw, upload = st.tabs(["✏️ Draw a digit", "📷 Upload a picture"])
+    draw, upload = st.tabs([t("digit.draw"), t("digit.upload")])
     with draw:
         canvas = st_canvas(
             stroke_width=18,
@@ -26,7 +26,7 @@ def picture_ui() -> bytes | None:
         )
     with upload:
         file = st.file_uploader(
-            text.DIGIT_UPLOAD, type=["png", "jpg", "jpeg", "webp"], key="yd_file"
+            t("text.digit_upload"), type=["png", "jpg", "jpeg", "webp"], key="yd_file"
         )
     if file is not None:
         return file.getvalue()
@@ -38,17 +38,20 @@ def attack_ui(label: int) -> dict:
     c1, c2, c3, c4 = st.columns(4)
     choices = digit_views.shipped_models()
     model = c1.selectbox(
-        "Attack which model",
+        t("digit.model"),
         [c.key for c in choices],
         key="yd_model",
         format_func={c.key: c.label for c in choices}.get,
     )
-    c2.radio("Attack", ["fgsm", "pgd"], key="yd_attack", format_func=str.upper, **KEPT)
-    c3.radio("Gradient", ["raw", "repaired"], key="yd_gradient", help=text.GRADIENT_HELP, **KEPT)
-    c4.selectbox("Make it read as", TARGETS, key="yd_target", help=text.DIGIT_TARGET_HELP, **KEPT)
-    st.slider("eps", 0.0, 0.5, step=0.01, key="yd_eps", **KEPT)
+    words = {"format_func": text.option_label(), **KEPT}
+    c2.radio(t("app.attack"), list(links.ATTACKS), key="yd_attack", **words)
+    help = t("text.gradient_help")
+    c3.radio(t("app.gradient"), list(links.GRADIENTS), key="yd_gradient", help=help, **words)
+    help = t("text.digit_target_help")
+    c4.selectbox(t("digit.target"), links.TARGETS, key="yd_target", help=help, **words)
+    st.slider(t("app.eps"), 0.0, 0.5, step=0.01, key="yd_eps", **KEPT)
     if st.session_state["yd_attack"] == "pgd":
-        st.slider("PGD steps", 1, 60, key="yd_steps", **KEPT)
+        st.slider(t("app.pgd_steps"), 1, 60, key="yd_steps", **KEPT)
     state, target = st.session_state, st.session_state["yd_target"]
     target = None if target == "none" else (target if target == "runner-up" else int(target))
     return {
@@ -62,10 +65,10 @@ def attack_ui(label: int) -> dict:
     }
 
 
-widgets.page_setup("Your digit", "✍️", text.DIGIT_INTRO)
-widgets.init_state(DEFAULTS)
+widgets.page_setup(t("digit.title"), "✍️", t("text.digit_intro"))
+links.restore(links.DIGIT, DEFAULTS)
 
-with widgets.guard("the Your digit page"):
+with widgets.guard(t("digit.guard")):
     data = picture_ui()
     digit, problem = digit_views.read_digit(data) if data is not None else (None, None)
     if problem:
@@ -78,7 +81,7 @@ with widgets.guard("the Your digit page"):
         with right:
             digit_panels.answers(rows)
         majority = max(range(10), key=[r["answer"] for r in rows].count)
-        label = st.selectbox("This digit is a", list(range(10)), index=majority, key="yd_label")
+        label = st.selectbox(t("digit.label"), list(range(10)), index=majority, key="yd_label")
         run = attack_ui(label)
         if run["target"] == "runner-up":
             chosen = next(r for r in rows if r["model"] == run["model"])
@@ -88,4 +91,5 @@ with widgets.guard("the Your digit page"):
         if run["attack_name"] == "pgd":
             digit_panels.pgd_section(digit, run)
     elif not problem:
-        st.info(text.DIGIT_EMPTY)
+        st.info(t("text.digit_empty"))
+links.share(links.DIGIT)

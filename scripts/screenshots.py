@@ -1,6 +1,6 @@
 """Take screenshots of the running app in headless Chromium (Debian's `chromium` package).
 
-    python scripts/screenshots.py --out docs/screenshots [--only quiz presenter]
+    python scripts/screenshots.py --out docs/screenshots [--only quiz presenter korean_explorer]
 
 Starts `streamlit run streamlit_app.py` on 127.0.0.1, opens every page with Playwright (the system
 browser, no download), waits for it to render and saves one PNG per page (the fine-tuning page
@@ -32,6 +32,7 @@ PAGES = {
     "your_digit": "Your_digit",
     "quiz": "Quiz?role=teacher",
     "presenter": "Presenter?step=4",
+    "korean_explorer": "Attack_explorer?lang=ko",  # a page in Korean (a lesson link's ?lang=)
 }
 CHROMIUM_ARGS = [
     "--headless",
@@ -168,6 +169,8 @@ def main() -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(f"http://127.0.0.1:{port}/")  # the entry script declares the menu first
+            wait_rendered(page)
             for name, path in PAGES.items():
                 if args.only and name not in args.only:
                     continue

@@ -138,7 +138,7 @@ def test_the_menu_lists_every_page_file_once():
     declared = [path for path, _, _ in widgets.PAGES[1:]]
     assert sorted(declared) == sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py"))
     assert len({label for _, label, _ in widgets.PAGES}) == len(widgets.PAGES)
-    assert widgets.PAGES[0][1] == "Home"
+    assert widgets.menu_label(widgets.PAGES[0][1]) == "Home"
 
 
 def test_an_untouched_perturbation_tile_is_still_visible():

@@ -17,8 +17,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 from test_app import HOME, finish_run, metrics, page_elements, table, texts
 
-from ui import compute, text
+from ui import compute
 from ui import settings as app_settings
+from ui.i18n import t
 from vonedemo import checkpoints
 
 pytestmark = [
@@ -166,7 +167,7 @@ def test_is_it_real_page_shows_the_shipped_audit():
         "Every attack and check",
         "Run a quick audit now",
     ]
-    assert not any(text.REAL_NO_AUDIT in i.value for i in at.info)
+    assert not any(t("text.real_no_audit") in i.value for i in at.info)
     assert len(at.dataframe) == 11  # the headline, then one table per audited model
     assert len(at.get("plotly_chart")) == 2  # the bars, the curves
     # A verdict per model, from the numbers: every VOneNet falls to 0.0% at eps 0.35.

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from ui.i18n import catalog
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -172,3 +174,60 @@ def test_a_download_button_delivers_a_file(page, app_url, tmp_path):
     picture = Image.open(saved)
     assert download.value.suggested_filename == "attacked_digits.png"
     assert picture.format == "PNG" and picture.height > 16 * 28  # all 16 digits, one under another
+
+
+# --- Korean and lesson links -------------------------------------------------------------------
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+KO = catalog("ko")  # the Korean catalog: what a Korean page must show
+
+
+@pytest.fixture
+def korean(page, app_url):
+    # Until the entry script has run once, Streamlit serves a deep link with the menu it
+    # discovers in pages/ (English file names): open the home page first, as a class would.
+    page.goto(app_url)
+    screenshots.wait_rendered(page)
+    page.goto(f"{app_url}/Attack_explorer?lang=ko")
+    screenshots.wait_rendered(page)
+    return page
+
+
+def test_a_page_in_korean_shows_korean(korean, artifacts):
+    body = korean.inner_text("body")
+    title = korean.locator('[data-testid="stApp"] h1').first.inner_text()
+    assert title.endswith(KO["explorer.title"])
+    assert KO["explorer.up_close"] in body and KO["app.gradient_health"] in body
+    menu = korean.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert KO["menu.home"] in menu and KO["menu.attack_explorer"] in menu
+    assert "Attack explorer" not in menu
+    assert len(HANGUL.findall(body)) > 500
+    _no_error_text(korean)
+    korean.screenshot(path=str(artifacts / "korean_explorer.png"), full_page=True)
+
+
+def test_the_language_stays_korean_on_the_next_page(korean):
+    korean.get_by_role("link", name=re.compile(KO["menu.inside_the_vone_block"])).first.click()
+    screenshots.wait_rendered(korean)
+    title = korean.locator('[data-testid="stApp"] h1').first.inner_text()
+    assert title.endswith(KO["vone.title"])
+    assert "lang=ko" in korean.url
+
+
+def test_a_lesson_link_opens_the_same_view(page, app_url):
+    page.goto(f"{app_url}/Attack_explorer?attack=pgd&steps=3&eps=0.12&seed=4&n=8&lang=ko")
+    screenshots.wait_rendered(page)
+    body = page.inner_text("body")
+    assert "PGD eps=0.12" in body and KO["explorer.right_original"].format(n=8) in body
+    link = page.locator('[data-testid="stCode"] code').last.text_content()  # in a closed expander
+    assert "eps=0.12" in link and "seed=4" in link and "lang=ko" in link
+    assert link.startswith(app_url + "/Attack_explorer?")
+    _no_error_text(page)
+
+
+def test_a_forged_link_shows_the_defaults_and_a_notice(page, app_url):
+    page.goto(f"{app_url}/Attack_explorer?eps=9&attack=%3Cscript%3Ealert(1)%3C/script%3E")
+    screenshots.wait_rendered(page)
+    body = page.inner_text("body")
+    assert "FGSM eps=0.35" in body and "(attack, eps)" in body
+    assert "<script>" not in page.content().split("<body", 1)[1].split("stCode")[0]
+    _no_error_text(page)

@@ -1,25 +1,26 @@
 """The *Is it real?* page's words, built from the audit report's numbers: a verdict per model
-and for all, what each sanity check found, the budgets in plain words, titles and captions."""
+and for all, what each sanity check found, the budgets in plain words, titles and captions. The
+sentences come from the catalogs' ``[audit]`` table, in the session's language; the core's own
+evidence sentences (``check["sentence"]``) are shown as the core wrote them."""
 
 from vonedemo.results import DOUBLING_CHECK, STUDY_STALLED_CHECK, check_key
 
+from .i18n import t
+
 
 def headline_caption(images: int) -> str:
-    return (
-        f"Accuracy (%) on the same {images:,} test digits for every attack. Worst case: a digit "
-        "counts as correct only if it survives every attack."
-    )
+    return t("audit.headline_caption", images=f"{images:,}")
 
 
 def quick_audit_title(findings: list, images: int, saved_images: int | None) -> str:
     """The quick audit's heading: its model(s) and sample, and that it stands apart."""
     who = ", ".join(f.label for f in findings)
     apart = (
-        f"not merged into the {saved_images:,}-image results above"
+        t("audit.quick_apart", saved=f"{saved_images:,}")
         if saved_images
-        else "shown on its own"
+        else t("audit.quick_alone")
     )
-    return f"Quick audit of {who} on {images:,} test digits — {apart}"
+    return t("audit.quick_title", who=who, images=f"{images:,}", apart=apart)
 
 
 # Levels of a verdict, from the worst case at the study's eps: at most NOT_ROBUST_AT % left is
@@ -27,6 +28,7 @@ def quick_audit_title(findings: list, images: int, saved_images: int | None) -> 
 # accuracy the attacks took almost nothing.
 NOT_ROBUST_AT = 20.0
 ROBUST_WITHIN = 5.0
+NOT_ROBUST, PARTLY_ROBUST, ROBUST = "not", "partly", "robust"  # the levels (catalog suffixes)
 
 
 def _pct(value: float) -> str:
@@ -39,12 +41,18 @@ def _also(f, values: dict[float, float]) -> str:
     return f" ({', '.join(rest)})" if rest else ""
 
 
-def verdict_level(f) -> str:
-    """ "Not robust", "Partly robust" or "Robust", from the worst case at the study's eps."""
+def level(f) -> str:
+    """:data:`NOT_ROBUST`, :data:`PARTLY_ROBUST` or :data:`ROBUST`, from the worst case at the
+    study's eps."""
     worst = f.worst_case[f.primary_eps]
     if worst <= NOT_ROBUST_AT:
-        return "Not robust"
-    return "Robust" if worst >= f.clean - ROBUST_WITHIN else "Partly robust"
+        return NOT_ROBUST
+    return ROBUST if worst >= f.clean - ROBUST_WITHIN else PARTLY_ROBUST
+
+
+def verdict_level(f) -> str:
+    """ "Not robust", "Partly robust" or "Robust" (in the session's language)."""
+    return t(f"audit.level_{level(f)}")
 
 
 def _study_stall(f, eps: float | None = None) -> tuple[str, str]:
@@ -52,20 +60,20 @@ def _study_stall(f, eps: float | None = None) -> tuple[str, str]:
     why: "its gradient was NaN at every pixel")."""
     eps = f.primary_eps if eps is None else eps
     moved = f.study_moved.get(eps, 0.0)
-    did = "never moved its digits" if moved == 0 else f"moved only {moved:.0%} of its digits"
+    did = t("audit.never_moved") if moved == 0 else t("audit.moved_only", share=f"{moved:.0%}")
     nan = f.study_nan.get(eps, 0.0)
     if nan >= 0.9995:
-        why = "its gradient was NaN at every pixel"
+        why = t("audit.nan_everywhere")
     elif nan > 0:
-        why = f"its gradient was NaN at {nan:.0%} of the pixels"
+        why = t("audit.nan_share", share=f"{nan:.0%}")
     else:
-        why = "its gradient gave no step"
+        why = t("audit.no_step")
     return did, why
 
 
 def _study_never_moved(f) -> str:
     did, why = _study_stall(f)
-    return f"the study's FGSM {did} ({why})"
+    return t("audit.study_did", did=did, why=why)
 
 
 def _not_converged(f) -> str | None:
@@ -73,40 +81,48 @@ def _not_converged(f) -> str | None:
     d = f.doubling
     if d is None or d.passed or (d.change is not None and d.change < 0):
         return None
-    by = f"by {d.change:.1f} points" if d.change is not None else "by a point or more"
-    on = f" on {d.images:,} digits" if d.images else ""
-    return f"doubling the attack's effort still lowered accuracy {by}{on} (it has not converged)"
+    by = t("audit.by_points", points=f"{d.change:.1f}") if d.change is not None else None
+    on = t("audit.on_digits", images=f"{d.images:,}") if d.images else ""
+    return t("audit.not_converged", by=by or t("audit.by_a_point"), on=on)
 
 
 def model_verdict(f) -> str:
     """One sentence on one model, from its :class:`~vonedemo.results.AuditFindings`."""
-    eps, level = f.primary_eps, verdict_level(f)
+    eps, words = f.primary_eps, verdict_level(f)
     worst = f.worst_case[eps]
-    if level == "Not robust":
+    also = _also(f, f.worst_case)
+    if level(f) == NOT_ROBUST:
         if f.study_stalled:
-            text = (
-                f"{level}: {_study_never_moved(f)}, and a working attack leaves {_pct(worst)} at "
-                f"eps {eps:g}{_also(f, f.worst_case)}."
+            stall = _study_never_moved(f)
+            worst = _pct(worst)
+            text = t(
+                "audit.not_stalled",
+                level=words,
+                stall=stall,
+                worst=worst,
+                eps=f"{eps:g}",
+                also=also,
             )
         else:
-            text = (
-                f"{level}: the study's FGSM already leaves {_pct(f.study_fgsm[eps])} at eps "
-                f"{eps:g}, and the strongest attacks leave {_pct(worst)}{_also(f, f.worst_case)}."
+            fgsm = _pct(f.study_fgsm[eps])
+            worst = _pct(worst)
+            text = t(
+                "audit.not_fgsm", level=words, fgsm=fgsm, eps=f"{eps:g}", worst=worst, also=also
             )
     else:
-        text = f"{level}: {_pct(worst)} survive every attack at eps {eps:g}{_also(f, f.worst_case)}"
+        text = t("audit.survive", level=words, worst=_pct(worst), eps=f"{eps:g}", also=also)
         caveat = _not_converged(f)
         if caveat:
-            text += f" — an upper bound: {caveat}."
+            text += t("audit.upper_bound", caveat=caveat)
         elif f.doubling is not None and f.doubling.passed:
-            text += ", and doubling the attack's effort changes that by less than 1 point."
+            text += t("audit.doubling_ok")
         else:
-            text += "."
+            text += t("audit.period")
         if f.study_stalled:
-            text += f" Note: {_study_never_moved(f)}."
+            text += t("audit.note", stall=_study_never_moved(f))
     if f.failed_checks:
         n = len(f.failed_checks)
-        text += f" Caution: {n} sanity check{'s' if n > 1 else ''} failed (see below)."
+        text += t("audit.caution_many" if n > 1 else "audit.caution_one", n=n)
     return text
 
 
@@ -120,72 +136,54 @@ def overall_verdict(findings: list) -> str:
     if not findings:
         return ""
     eps = findings[0].primary_eps
-    weak = [f for f in findings if verdict_level(f) == "Not robust"]
+    weak = [f for f in findings if level(f) == NOT_ROBUST]
     others = [f for f in findings if f not in weak]
     if weak:
-        text = (
-            f"**Verdict: {len(weak)} of {len(findings)} models are not robust at eps {eps:g}**: "
-            f"attacks that work leave them {_spread([f.worst_case[eps] for f in weak])}."
+        spread = _spread([f.worst_case[eps] for f in weak])
+        text = t(
+            "audit.overall_weak", weak=len(weak), n=len(findings), eps=f"{eps:g}", spread=spread
         )
     else:
-        text = f"**Verdict: none of the {len(findings)} models falls to chance at eps {eps:g}.**"
+        text = t("audit.overall_none", n=len(findings), eps=f"{eps:g}")
     stalled = [f for f in findings if f.study_stalled]
     if stalled:
         vone = [f for f in findings if f.vone]
         if vone and set(map(id, vone)) == set(map(id, stalled)):
-            who = "the VOneNet" if len(vone) == 1 else f"all {len(vone)} VOneNets"
+            who = t("audit.the_vonenet") if len(vone) == 1 else t("audit.all_vonenets", n=len(vone))
         else:
             who = ", ".join(f.label for f in stalled)
-        text += (
-            f" On {who} the study's FGSM moved no digit, so their "
-            f"{_spread([f.study_fgsm[eps] for f in stalled])} under it is clean accuracy, not "
-            "robustness."
-        )
+        spread = _spread([f.study_fgsm[eps] for f in stalled])
+        text += t("audit.overall_stalled", who=who, spread=spread)
     for f in others:
-        caveat = " — an upper bound (the attack has not converged)" if _not_converged(f) else ""
-        text += f" {f.label} keeps {_pct(f.worst_case[eps])}{caveat}."
+        caveat = t("audit.keeps_upper") if _not_converged(f) else ""
+        text += t("audit.keeps", label=f.label, worst=_pct(f.worst_case[eps]), caveat=caveat)
     return text
 
 
 def worst_case_title(f) -> str:
     """An expander's title: "MODEL — LEVEL: worst case x% at eps 0.35 · y% at 0.1"."""
-    parts = [f"{_pct(f.worst_case[f.primary_eps])} at eps {f.primary_eps:g}"]
-    parts += [f"{_pct(f.worst_case[e])} at {e:g}" for e in f.eps[1:] if e in f.worst_case]
-    return f"{f.label} — {verdict_level(f).lower()}: worst case {' · '.join(parts)}"
+    eps = f.primary_eps
+    parts = [t("audit.title_at_eps", worst=_pct(f.worst_case[eps]), eps=f"{eps:g}")]
+    parts += [
+        t("audit.title_at", worst=_pct(f.worst_case[e]), eps=f"{e:g}")
+        for e in f.eps[1:]
+        if e in f.worst_case
+    ]
+    lower = t(f"audit.level_{level(f)}_lower")
+    return t("audit.worst_title", label=f.label, level=lower, parts=" · ".join(parts))
 
 
-# Each check the core emits (by name, its eps suffix aside) as (what passing means, what failing
-# means); {eps} is the check's budget. The study's stalled FGSM and the doubling check have
-# sentences of their own (``check_line``): their numbers are the finding.
+# Each check the core emits (by name, its eps suffix aside) as the catalog keys of (what passing
+# means, what failing means); {eps} is the check's budget. The study's stalled FGSM and the
+# doubling check have sentences of their own (``check_line``): their numbers are the finding.
 CHECK_WORDS = {
-    "eps 0 equals clean": (
-        "No attack, no change: at eps 0 the attack scores clean accuracy",
-        "At eps 0 the attack does not score clean accuracy — something besides the attack "
-        "changes the answers",
-    ),
-    "accuracy falls as eps grows": (
-        "Accuracy falls as eps grows, as it should",
-        "Accuracy rises with eps somewhere beyond sampling noise — a sign that the gradient "
-        "misleads the attack (gradient masking)",
-    ),
-    "iterative ≤ single-step": (
-        "Many small steps (PGD) beat one step (FGSM) at eps {eps}, as they should",
-        "At eps {eps} one FGSM step beats many PGD steps — a sign that the gradient misleads "
-        "the attack",
-    ),
-    "white-box ≤ transfer": (
-        "Attacking the model itself beats borrowing another model's attack at eps {eps}, as it "
-        "should",
-        "At eps {eps} an attack made on another model beats one made on this model — a sign "
-        "that its own gradient misleads",
-    ),
-    "near chance at eps 0.5": (
-        "At eps 0.5 (half the pixel range) the strongest attack leaves about chance, as it should",
-        "At eps 0.5 the strongest attack still leaves more than 20% — at that budget it should "
-        "erase any digit, so it is not working fully",
-    ),
+    "eps 0 equals clean": ("audit.eps0_pass", "audit.eps0_fail"),
+    "accuracy falls as eps grows": ("audit.falls_pass", "audit.falls_fail"),
+    "iterative ≤ single-step": ("audit.iterative_pass", "audit.iterative_fail"),
+    "white-box ≤ transfer": ("audit.whitebox_pass", "audit.whitebox_fail"),
+    "near chance at eps 0.5": ("audit.chance_pass", "audit.chance_fail"),
 }
-CHECK_SHORT = {"finding": "finding: the study's FGSM moved nothing", "caveat": "not converged"}
+CHECK_SHORT = {"finding": "audit.short_finding", "caveat": "audit.short_caveat"}
 
 
 def check_line(check: dict, f) -> tuple[str, str]:
@@ -197,44 +195,40 @@ def check_line(check: dict, f) -> tuple[str, str]:
     if key == STUDY_STALLED_CHECK and not check["passed"]:
         eps = f.primary_eps if eps is None else eps
         did, why = _study_stall(f, eps)
-        return "finding", (
-            f"**Finding: the study's FGSM {did} at eps {eps:g} ({why}):** its "
-            f"{_pct(f.study_fgsm.get(eps, f.clean))} is clean accuracy, not robustness — this is "
-            "the finding, not a fault of the audit."
-        )
+        fgsm = _pct(f.study_fgsm.get(eps, f.clean))
+        return "finding", t("audit.finding", did=did, eps=f"{eps:g}", why=why, fgsm=fgsm)
     if key == DOUBLING_CHECK:
         d = f.doubling
         if check["passed"]:
-            return "pass", (
-                f"**Converged: doubling the attack's effort changes accuracy by less than 1 "
-                f"point.** {evidence}"
-            )
+            return "pass", t("audit.converged", evidence=evidence)
         if d is not None and d.change is not None and d.change < 0:
-            return "caveat", (
-                f"**Doubling the attack's effort raised accuracy by {-d.change:.1f} points** — "
-                f"sampling noise on {d.images or 'a few'} images, not a stronger attack. {evidence}"
-            )
-        by = f"by {d.change:.1f} points" if d and d.change is not None else "by a point or more"
-        return "caveat", (
-            f"**Not converged: doubling the attack's effort lowered accuracy {by}, so read "
-            f"{_pct(f.worst_case[f.primary_eps])} as an upper bound.** {evidence}"
+            images = d.images or t("audit.a_few")
+            points = f"{-d.change:.1f}"
+            return "caveat", t("audit.raised", points=points, images=images, evidence=evidence)
+        by = (
+            t("audit.by_points", points=f"{d.change:.1f}")
+            if d and d.change is not None
+            else t("audit.by_a_point")
         )
+        worst = _pct(f.worst_case[f.primary_eps])
+        return "caveat", t("audit.not_converged_line", by=by, worst=worst, evidence=evidence)
+    kind = "pass" if check["passed"] else "fail"
     if key in CHECK_WORDS:
-        words = CHECK_WORDS[key][0 if check["passed"] else 1].format(eps=f"{eps:g}" if eps else "")
-        return ("pass" if check["passed"] else "fail"), f"**{words}.** {evidence}"
-    verdict = "passed" if check["passed"] else "failed"
-    return ("pass" if check["passed"] else "fail"), f"**{check['check']}: {verdict}.** {evidence}"
+        words = t(CHECK_WORDS[key][0 if check["passed"] else 1], eps=f"{eps:g}" if eps else "")
+        return kind, t("audit.check_words", words=words, evidence=evidence)
+    verdict = t("audit.passed") if check["passed"] else t("audit.failed")
+    return kind, t("audit.check_other", check=check["check"], verdict=verdict, evidence=evidence)
 
 
 def checks_summary(model: dict, f) -> str:
     """The headline table's checks cell: "all pass", or what stands out, in short."""
     kinds = [check_line(c, f)[0] for c in model["checks"]]
     if all(k == "pass" for k in kinds):
-        return "all pass"
-    parts = [CHECK_SHORT[k] for k in ("finding", "caveat") if k in kinds]
+        return t("audit.short_all")
+    parts = [t(CHECK_SHORT[k]) for k in ("finding", "caveat") if k in kinds]
     failed = kinds.count("fail")
     if failed:
-        parts.append(f"{failed} failed")
+        parts.append(t("audit.short_failed", n=failed))
     return "; ".join(parts)
 
 
@@ -244,45 +238,33 @@ def budget_words(config: dict) -> str:
     eot = [k for k in config["eot_samples"] if k > 1]
     step = config.get("pgd_step_size")
     step_text = (
-        f"each at most {step:g} per pixel"
+        t("audit.step_at_most", step=f"{step:g}")
         if step is not None
-        else f"each 2.5 × eps ÷ {steps} (at eps 0.35: {min(0.35, 2.5 * 0.35 / steps):.3f})"
+        else t("audit.step_default", steps=steps, example=f"{min(0.35, 2.5 * 0.35 / steps):.3f}")
     )
     restarts = config["pgd_restarts"]
-    tries = "one random start" if restarts == 1 else f"the best of {restarts} random starts"
+    tries = t("audit.one_start") if restarts == 1 else t("audit.best_of", restarts=restarts)
     lines = [
-        f"**How hard the audit tried.** Every attack meets the same first {n:,} test digits; a "
-        "digit counts as robust only if it survives every one. The words *FGSM*, *PGD*, *EOT* "
-        "and *gradient* are explained in the sidebar's 📖 Glossary.",
+        t("audit.budget_intro", n=f"{n:,}"),
         "",
-        "- **The study's FGSM**: one step of size eps along the sign of the gradient, with the "
-        "study's backward pass (NaN where a complex cell sees no contrast).",
-        "- **FGSM, repaired gradient**: the same single step, with the gradient defined as 0 "
-        "where the study's is NaN, so every other pixel can move.",
+        t("audit.budget_study"),
+        t("audit.budget_repaired"),
     ]
     if eot:
-        lines.append(
-            "- **FGSM, EOT** (noisy models): the same step, with the gradient averaged over "
-            f"{' and '.join(str(k) for k in eot)} passes with fresh noise, so the noise cannot "
-            "hide the right direction."
-        )
+        passes = t("audit.and").join(str(k) for k in eot)
+        lines.append(t("audit.budget_eot", passes=passes))
     lines += [
-        f"- **PGD-{steps}**: {steps} small FGSM-like steps, {step_text}, each pulled back "
-        f"within eps, from {tries}; on noisy models each step averages {config['pgd_eot']} "
-        "noisy passes, and PGD runs again with the noise switched off and with it fixed.",
-        "- **Transfer**: digits attacked with PGD on a twin model (or the Basic-CNN), shown to "
-        "this one.",
-        f"- **Curves** (accuracy against eps): {config['curve_limit']:,} digits, PGD-"
-        f"{config['curve_pgd_steps']}, noisy models scored {config['curve_repeats']} times per "
-        "point. **Convergence check**: PGD with twice the steps (and twice the noisy passes) on "
-        f"{config['doubling_limit']:,} digits should change accuracy by less than 1 point.",
+        t("audit.budget_pgd", steps=steps, step_text=step_text, tries=tries, eot=config["pgd_eot"]),
+        t("audit.budget_transfer"),
+        t(
+            "audit.budget_curves",
+            curve_limit=f"{config['curve_limit']:,}",
+            curve_steps=config["curve_pgd_steps"],
+            repeats=config["curve_repeats"],
+            doubling=f"{config['doubling_limit']:,}",
+        ),
     ]
     cascade = config.get("cascade_from_eot", 0)
     if cascade:
-        lines.append(
-            f"- Rows marked *on survivors* (FGSM with EOT {cascade} or more, PGD with the noise "
-            "off or fixed) are the costliest: they attack only the digits every earlier attack "
-            "missed, so their rows show what is left after all of them; the worst case is the "
-            "same as if each had attacked every digit."
-        )
+        lines.append(t("audit.budget_cascade", cascade=cascade))
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from vonedemo.plots import eps_curves_figure
 from vonedemo.results import AuditFindings, audit_findings, read_audit_report, strongest_curves
 
 from . import audit_text, charts, text
+from .i18n import t
 
 PERCENT = st.column_config.NumberColumn(format="%.1f")
 EPS = st.column_config.NumberColumn(format="%.2f")
@@ -28,17 +29,17 @@ def headline_rows(report: dict, findings: list[AuditFindings]) -> list[dict]:
     eps, the study's gradient health and its checks in short (percentages to one decimal)."""
     rows = []
     for f, model in zip(findings, report["models"].values(), strict=True):
-        row = {"model": f.label, "verdict": audit_text.verdict_level(f).lower()}
+        row = {"model": f.label, "verdict": t(f"audit.level_{audit_text.level(f)}_lower")}
         row["clean %"] = _one(f.clean)
         for eps in f.eps:
-            row[f"study's FGSM {eps:g} %"] = _one(f.study_fgsm.get(eps))
-            row[f"worst case {eps:g} %"] = _one(f.worst_case.get(eps))
+            row[t("columns.study_fgsm", eps=f"{eps:g}")] = _one(f.study_fgsm.get(eps))
+            row[t("columns.worst_case", eps=f"{eps:g}")] = _one(f.worst_case.get(eps))
         eps = f.primary_eps
-        row[f"study's FGSM {eps:g}: gradient NaN %"] = _one(f.study_nan.get(eps), 100)
-        row[f"study's FGSM {eps:g}: digits moved %"] = _one(f.study_moved.get(eps), 100)
+        row[t("columns.study_nan", eps=f"{eps:g}")] = _one(f.study_nan.get(eps), 100)
+        row[t("columns.study_moved", eps=f"{eps:g}")] = _one(f.study_moved.get(eps), 100)
         row["sanity checks"] = audit_text.checks_summary(model, f)
         rows.append(row)
-    return rows
+    return text.columns(rows)
 
 
 def attack_rows(model: dict) -> list[dict]:
@@ -65,7 +66,7 @@ def attack_rows(model: dict) -> list[dict]:
 
 def _table(rows: list[dict], key: str) -> None:
     config = {c: PERCENT for c in (rows[0] if rows else {}) if c.endswith("%")}
-    config |= {"eps": EPS, "seconds": PERCENT}
+    config |= {t("columns.eps"): EPS, t("columns.seconds"): PERCENT}
     st.dataframe(rows, hide_index=True, column_config=config, key=key)
 
 
@@ -86,7 +87,7 @@ def _details(report: dict, findings: list[AuditFindings], key: str) -> None:
     for f, model in zip(findings, report["models"].values(), strict=True):
         with st.expander(audit_text.worst_case_title(f), expanded=False):
             st.markdown(audit_text.model_verdict(f))
-            _table(attack_rows(model), f"{key}_table_{f.name}")
+            _table(text.columns(attack_rows(model)), f"{key}_table_{f.name}")
             for check in model["checks"]:
                 kind, line = audit_text.check_line(check, f)
                 CHECK_BOXES[kind](line)
@@ -99,24 +100,23 @@ def saved_audit(path: str | Path) -> int | None:
     for note in notes:
         st.warning(note)
     if not report or not report.get("models"):
-        st.info(text.REAL_NO_AUDIT)
+        st.info(t("text.real_no_audit"))
         return None
     findings = audit_findings(report)
-    st.subheader("Verdict")
+    st.subheader(t("audit.verdict_header"))
     st.markdown(audit_text.overall_verdict(findings))
     st.markdown("\n".join(f"- **{f.label}** — {audit_text.model_verdict(f)}" for f in findings))
     _bars(findings, "real_bars")
-    st.subheader("Headline")
+    st.subheader(t("audit.headline_header"))
     st.caption(audit_text.headline_caption(report["config"]["limit"]))
     _table(headline_rows(report, findings), "real_headline")
     curves = strongest_curves(report)
     if curves:
-        st.plotly_chart(
-            eps_curves_figure(curves, "Accuracy vs eps — strongest attack (95% intervals)"),
-            key="real_curves",
-        )
+        figure = eps_curves_figure(curves, t("charts.curves_title"))
+        figure.update_layout(yaxis_title=t("charts.accuracy_axis"))  # the core's axis, in words
+        st.plotly_chart(figure, key="real_curves")
     st.markdown(audit_text.budget_words(report["config"]))
-    st.subheader("Every attack and check")
+    st.subheader(t("audit.details_header"))
     _details(report, findings, "real")
     return int(report["config"]["limit"])
 

@@ -7,7 +7,7 @@ page's plain choices, so a rerun that changes nothing in a view recomputes nothi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import streamlit as st
@@ -18,6 +18,7 @@ from vonedemo import vone_views as vv
 from vonedemo.attack_view import AttackSettings, AttackView
 
 from .compute import compute_slot
+from .i18n import language, t, tr
 from .loaders import (
     STUDY_BLOCK,
     block_stamp,
@@ -27,18 +28,27 @@ from .loaders import (
     vone_block,
 )
 from .pictures import digit_strip, gray_image
-from .text import SORT_LABELS, STUDY_BLOCK_LABEL, nyquist_sentence
 
 STRONGEST = 16  # channels offered in the channel pickers
 ORIENTATIONS = 8  # orientation bands of the cell maps shown
 RESOLVABLE_BLOCK = "pretrained:vone-basic-cnn-2.5deg"  # filters sized for 28 px over 2.5 degrees
 
 
+def channel_name(block, channel: int, lang: str) -> str:
+    """A channel in a few words (number, cell kind, spatial frequency, orientation), as the
+    core's ``vone_views.channel_name`` says it, in ``lang``."""
+    sf, ori = vv.params_array(block)[channel][:2]
+    kind = tr(lang, f"app.{vv.cell_kinds(block)[channel]}")
+    return tr(
+        lang, "vone.channel_name", channel=channel, kind=kind, sf=f"{sf:.2f}", ori=f"{ori:.0f}"
+    )
+
+
 def block_sources() -> tuple[dict[str, str], str]:
     """({source: label} of every available VOne model, then the study's block; the default
     source: the study's VOne-CNN when there, else the first)."""
     labels = {c.key: c.label for c in model_choices(vone_only=True) if c.available}
-    labels[STUDY_BLOCK] = STUDY_BLOCK_LABEL
+    labels[STUDY_BLOCK] = t("text.study_block_label")
     default = "pretrained:vone-basic-cnn"
     return labels, default if default in labels else next(iter(labels))
 
@@ -86,7 +96,7 @@ class BankView:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _filter_bank(
-    source: str, stamp: str, by: str, descending: bool, kind: str, part: str, count: int
+    source: str, stamp: str, lang: str, by: str, descending: bool, kind: str, part: str, count: int
 ) -> BankView:
     block, _ = vone_block(source)
     with compute_slot():
@@ -95,16 +105,21 @@ def _filter_bank(
         )
         params = vv.params_table(block, shown)
         fine = vv.resolvable(block)
-    caption = (
-        f"{len(shown)} {part} kernels, sorted by {SORT_LABELS[by]}, each cropped to the square "
-        "that holds 99% of its weight and enlarged (red positive, blue negative; each scaled "
-        "to its own peak)"
-    )
+    caption = tr(lang, "vone.bank_caption", n=len(shown), part=part, by=tr(lang, f"sort.{by}"))
     config = block.config
-    resolution = nyquist_sentence(
-        config.image_size, config.visual_degrees, int((~fine).sum()), fine.size
+    per_degree = config.image_size / config.visual_degrees
+    resolution = tr(
+        lang,
+        "vone.nyquist",
+        pixels=config.image_size,
+        degrees=f"{config.visual_degrees:g}",
+        per_degree=f"{per_degree:.1f}",
+        nyquist=f"{per_degree / 2:.2f}",
+        too_fine=int((~fine).sum()),
+        filters=fine.size,
     )
-    title = STUDY_BLOCK_LABEL if source == STUDY_BLOCK else find_choice(source).label
+    study = tr(lang, "text.study_block_label")
+    title = study if source == STUDY_BLOCK else find_choice(source).label
     return BankView(image, caption, params, resolution, title)
 
 
@@ -115,10 +130,11 @@ def filter_bank(
     beside it, the same gallery of the block built for 2.5 degrees (filters a 28-pixel digit
     can show), when that model is there and is not the one chosen."""
     options = (by, bool(descending), kind, part, int(count))
-    shown = _filter_bank(source, block_stamp(source), *options)
+    lang = language()  # the views carry words: one cached view per language
+    shown = _filter_bank(source, block_stamp(source), lang, *options)
     if source == RESOLVABLE_BLOCK or not find_choice(RESOLVABLE_BLOCK).available:
         return shown, None
-    return shown, _filter_bank(RESOLVABLE_BLOCK, block_stamp(RESOLVABLE_BLOCK), *options)
+    return shown, _filter_bank(RESOLVABLE_BLOCK, block_stamp(RESOLVABLE_BLOCK), lang, *options)
 
 
 # --- cell responses ----------------------------------------------------------------------------
@@ -133,7 +149,7 @@ class CellView:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _cell_view(source: str, stamp: str, index: int) -> CellView:
+def _cell_view(source: str, stamp: str, index: int, lang: str) -> CellView:
     block, _ = vone_block(source)
     index, x, label = _digit(index)
     n_simple = block.config.simple_channels
@@ -141,17 +157,21 @@ def _cell_view(source: str, stamp: str, index: int) -> CellView:
     with compute_slot():
         simple, complex_ = vv.cell_maps(block, x)
         for title, maps, offset in (
-            ("Simple cells", simple, 0),
-            ("Complex cells", complex_, n_simple),
+            (tr(lang, "vone.simple_cells"), simple, 0),
+            (tr(lang, "vone.complex_cells"), complex_, n_simple),
         ):
             tuned = vv.tuned_channels(block, maps, offset, ORIENTATIONS)
             tiles = vv.heat_tiles(maps[torch.as_tensor(tuned) - offset])
             orientation = vv.params_array(block)[tuned, 1]
             mosaics.append(
                 (
-                    f"**{title}** — one per orientation: in each of {ORIENTATIONS} orientation "
-                    f"bands, the filter (of {maps.shape[0]}) that the grid can resolve and that "
-                    "responds most to this digit (one brightness scale)",
+                    tr(
+                        lang,
+                        "vone.mosaic_title",
+                        title=title,
+                        bands=ORIENTATIONS,
+                        channels=maps.shape[0],
+                    ),
                     vv.mosaic(tiles, ORIENTATIONS, zoom=2),
                     " · ".join(
                         f"{o:.0f}°: ch {c}" for o, c in zip(orientation, tuned, strict=True)
@@ -160,13 +180,13 @@ def _cell_view(source: str, stamp: str, index: int) -> CellView:
             )
         every = torch.cat([simple, complex_], 0)
         strongest = [int(c) for c in vv.strongest_channels(every, STRONGEST)]
-    names = {c: vv.channel_name(block, c) for c in strongest}
+    names = {c: channel_name(block, c, lang) for c in strongest}
     return CellView(index, label, gray_image(x[0, 0].numpy(), zoom=4), mosaics, strongest, names)
 
 
 def cell_view(source: str, index: int) -> CellView:
     """The digit, and the strongest simple and complex cell maps it evokes."""
-    return _cell_view(source, block_stamp(source), int(index))
+    return _cell_view(source, block_stamp(source), int(index), language())
 
 
 # --- noise -------------------------------------------------------------------------------------
@@ -202,8 +222,9 @@ class BlockAttackView:
     relative_change: float  # Σ|Δ| / Σ|clean| over the block's responses
     pair: np.ndarray  # the chosen channel: clean | adversarial
     difference: np.ndarray
-    channel_name: str
+    channel_name: str  # named by ``block_attack``, in the session's language
     most_changed: list[str]  # the channels the attack changed most (none if nothing changed)
+    most_changed_channels: tuple[int, ...] = ()
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -226,8 +247,9 @@ def _block_attack(
         relative_change=change["relative_change"],
         pair=vv.mosaic(vv.heat_tiles(trio, vmax=peak), 2, zoom=4),
         difference=vv.mosaic(vv.diverging_tiles(change["difference"][channel][None]), 1, zoom=4),
-        channel_name=vv.channel_name(block, channel),
-        most_changed=[vv.channel_name(block, c) for c in most],
+        channel_name="",
+        most_changed=[],
+        most_changed_channels=tuple(most),
     )
 
 
@@ -237,7 +259,13 @@ def block_attack(
     """Attack the digit through the source's network and show what changed inside its block."""
     if source == STUDY_BLOCK:
         raise ValueError("the study's block on its own has no network to attack")
-    return _block_attack(source, block_stamp(source), settings, int(index), int(channel))
+    shown = _block_attack(source, block_stamp(source), settings, int(index), int(channel))
+    block, lang = vone_block(source)[0], language()
+    return replace(
+        shown,
+        channel_name=channel_name(block, int(channel), lang),
+        most_changed=[channel_name(block, c, lang) for c in shown.most_changed_channels],
+    )
 
 
 def clear_caches() -> None:

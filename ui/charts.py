@@ -13,25 +13,28 @@ from vonedemo.style import ADVERSARIAL as ADV_COLOUR
 from vonedemo.style import CLEAN as CLEAN_COLOUR
 from vonedemo.style import RIGHT, STUDY_GREY
 
+from .i18n import t, tr
+
 _LAYOUT = {"margin": style.MARGIN, "legend": style.LEGEND}
 
 
 @st.cache_data(max_entries=128, show_spinner=False)  # built again on every rerun otherwise
 def confidence_bars(
-    clean_probs: Sequence[float], adv_probs: Sequence[float], label: int, eps: float
+    clean_probs: Sequence[float], adv_probs: Sequence[float], label: int, eps: float, lang: str
 ) -> go.Figure:
-    """The ten class probabilities of one digit, before and after the attack."""
+    """The ten class probabilities of one digit, before and after the attack (its words in
+    ``lang``: the cache keeps one figure per language)."""
     classes = [str(c) for c in range(10)]
     fig = go.Figure(
         [
             go.Bar(
-                name="original",
+                name=tr(lang, "charts.original"),
                 x=classes,
                 y=100 * np.asarray(clean_probs),
                 marker_color=CLEAN_COLOUR,
             ),
             go.Bar(
-                name=f"adversarial (eps {eps:.2f})",
+                name=tr(lang, "charts.adversarial", eps=f"{eps:.2f}"),
                 x=classes,
                 y=100 * np.asarray(adv_probs),
                 marker_color=ADV_COLOUR,
@@ -40,13 +43,18 @@ def confidence_bars(
     )
     fig.update_layout(
         barmode="group",
-        title=f"Confidence per class (true label {label})",
+        title=tr(lang, "charts.confidence_title", label=label),
         height=320,
-        yaxis={"title": "confidence %", "range": [0, 100]},
-        xaxis={"title": "class", "type": "category"},
+        yaxis={"title": tr(lang, "charts.confidence"), "range": [0, 100]},
+        xaxis={"title": tr(lang, "charts.class"), "type": "category"},
         **_LAYOUT,
     )
     return fig
+
+
+def _kind(key: str) -> str:
+    """ "clean" or "adversarial", in the session's language."""
+    return t("charts.clean") if key == "clean" else t("charts.adv")
 
 
 def loss_figure(
@@ -59,7 +67,7 @@ def loss_figure(
             x=list(steps),
             y=losses,
             mode="lines",
-            name="batch loss",
+            name=t("charts.batch_loss"),
             line={"color": "#c9c2e8", "width": 1},
         )
     )
@@ -71,15 +79,15 @@ def loss_figure(
                 x=list(steps)[k - 1 :],
                 y=smooth,
                 mode="lines",
-                name=f"mean of {k}",
+                name=t("charts.mean_of", k=k),
                 line={"color": "#5b3cc4", "width": 2},
             )
         )
     fig.update_layout(
-        title="Training loss",
+        title=t("charts.loss_title"),
         height=300,
-        xaxis={"title": "step", "range": [0, total_steps or None]},
-        yaxis={"title": "cross-entropy", "rangemode": "tozero"},
+        xaxis={"title": t("charts.step"), "range": [0, total_steps or None]},
+        yaxis={"title": t("charts.cross_entropy"), "rangemode": "tozero"},
         **_LAYOUT,
     )
     return fig
@@ -94,7 +102,7 @@ def accuracy_figure(epochs: Sequence[dict], planned: int) -> go.Figure:
             x=xs,
             y=[100 * e["train_accuracy"] for e in epochs],
             mode="lines+markers",
-            name="train (running)",
+            name=t("charts.train_running"),
             line={"color": CLEAN_COLOUR},
         )
     )
@@ -107,15 +115,15 @@ def accuracy_figure(epochs: Sequence[dict], planned: int) -> go.Figure:
                 x=[t[0] for t in test],
                 y=[t[1] for t in test],
                 mode="lines+markers",
-                name="test",
+                name=t("charts.test"),
                 line={"color": RIGHT},
             )
         )
     fig.update_layout(
-        title="Accuracy per epoch",
+        title=t("charts.accuracy_title"),
         height=300,
-        xaxis={"title": "epoch", "range": [0.5, max(planned, 1) + 0.5], "dtick": 1},
-        yaxis={"title": "accuracy %", "range": [0, 100]},
+        xaxis={"title": t("charts.epoch"), "range": [0.5, max(planned, 1) + 0.5], "dtick": 1},
+        yaxis={"title": t("charts.accuracy"), "range": [0, 100]},
         **_LAYOUT,
     )
     return fig
@@ -139,7 +147,11 @@ def finetune_figure(
                     x=list(range(len(values))),
                     y=values,
                     mode="lines+markers",
-                    name=f"committed run {key} ({committed.get('train_images') or 'all'} digits/round)",
+                    name=t(
+                        "charts.committed",
+                        kind=_kind(key),
+                        images=committed.get("train_images") or t("charts.all"),
+                    ),
                     line={"color": colour, "dash": style.COMMITTED_DASH, "width": 1.5},
                     marker={"size": 4},
                 )
@@ -153,7 +165,7 @@ def finetune_figure(
                     x=list(range(n)),
                     y=values,
                     mode="lines",
-                    name=f"study {key} ({study_label})",
+                    name=t("charts.study_series", kind=_kind(key), label=study_label),
                     line={"color": colour, "dash": style.STUDY_DASH, "width": 1.5},
                     opacity=0.6,
                 )
@@ -165,7 +177,7 @@ def finetune_figure(
                 x=xs,
                 y=[r[key] for r in rounds],
                 mode="lines+markers",
-                name=f"ours {key}",
+                name=t("charts.ours", kind=_kind(key)),
                 line={"color": colour, "width": 3},
             )
         )
@@ -173,10 +185,10 @@ def finetune_figure(
     if committed:
         right = max(right, len(committed["clean"]) - 1)
     fig.update_layout(
-        title="Accuracy on test digits after each fine-tuning round",
+        title=t("charts.finetune_title"),
         height=380,
-        xaxis={"title": "round (0 = before fine-tuning)", "range": [-0.3, right + 0.3]},
-        yaxis={"title": "accuracy %", "range": [0, 100]},
+        xaxis={"title": t("charts.round"), "range": [-0.3, right + 0.3]},
+        yaxis={"title": t("charts.accuracy"), "range": [0, 100]},
         **_LAYOUT,
     )
     return fig
@@ -186,10 +198,10 @@ def compare_bars(rows: Sequence[dict]) -> go.Figure:
     """Study vs measured, clean and FGSM 0.35, grouped per model."""
     labels = [r["label"] for r in rows]
     series = (
-        ("study_clean", "study clean", CLEAN_COLOUR, 0.45),
-        ("clean", "measured clean", CLEAN_COLOUR, 1.0),
-        ("study_fgsm", "study FGSM 0.35", ADV_COLOUR, 0.45),
-        ("fgsm", "measured FGSM 0.35", ADV_COLOUR, 1.0),
+        ("study_clean", t("charts.study_clean"), CLEAN_COLOUR, 0.45),
+        ("clean", t("charts.measured_clean"), CLEAN_COLOUR, 1.0),
+        ("study_fgsm", t("charts.study_fgsm"), ADV_COLOUR, 0.45),
+        ("fgsm", t("charts.measured_fgsm"), ADV_COLOUR, 1.0),
     )
     fig = go.Figure()
     for key, name, colour, alpha in series:
@@ -204,9 +216,9 @@ def compare_bars(rows: Sequence[dict]) -> go.Figure:
         )
     fig.update_layout(
         barmode="group",
-        title="The study's numbers beside ours",
+        title=t("charts.compare_title"),
         height=420,
-        yaxis={"title": "accuracy %", "range": [0, 100]},
+        yaxis={"title": t("charts.accuracy"), "range": [0, 100]},
         **_LAYOUT,
     )
     return fig
@@ -233,13 +245,13 @@ def eps_figure(curves: dict[str, Sequence[dict]]) -> go.Figure:
     fig.add_vline(
         x=0.35,
         line={"color": STUDY_GREY, "dash": style.STUDY_DASH},
-        annotation_text="study's eps 0.35",
+        annotation_text=t("charts.study_eps"),
     )
     fig.update_layout(
-        title="FGSM accuracy against eps",
+        title=t("charts.eps_title"),
         height=420,
-        xaxis={"title": "eps (pixel units)"},
-        yaxis={"title": "accuracy %", "range": [0, 100]},
+        xaxis={"title": t("charts.eps_axis")},
+        yaxis={"title": t("charts.accuracy"), "range": [0, 100]},
         **_LAYOUT,
     )
     return fig
@@ -256,8 +268,8 @@ def audit_bars(
     for i, eps in enumerate(study_fgsm):
         alpha = 1.0 if i == 0 else 0.45
         for values, name, colour in (
-            (study_fgsm[eps], f"study's FGSM, eps {eps:g}", STUDY_GREY),
-            (worst_case[eps], f"worst case of every attack, eps {eps:g}", ADV_COLOUR),
+            (study_fgsm[eps], t("charts.audit_study", eps=f"{eps:g}"), STUDY_GREY),
+            (worst_case[eps], t("charts.audit_worst", eps=f"{eps:g}"), ADV_COLOUR),
         ):
             fig.add_trace(
                 go.Bar(
@@ -273,9 +285,9 @@ def audit_bars(
             )
     fig.update_layout(
         barmode="group",
-        title="The study's FGSM beside the audit's worst case (accuracy %)",
+        title=t("charts.audit_title"),
         height=440,
-        yaxis={"title": "accuracy %", "range": [0, 110]},
+        yaxis={"title": t("charts.accuracy"), "range": [0, 110]},
         **_LAYOUT,
     )
     return fig
@@ -295,9 +307,9 @@ def digit_answers(rows: Sequence[dict]) -> go.Figure:
         )
     )
     fig.update_layout(
-        title="Each model's answer (on the bar) and its confidence",
+        title=t("charts.answers_title"),
         height=320,
-        yaxis={"title": "confidence %", "range": [0, 105]},
+        yaxis={"title": t("charts.confidence"), "range": [0, 105]},
         **_LAYOUT,
     )
     return fig
@@ -309,22 +321,24 @@ def replay_figure(steps: Sequence, current: int, target: int | None) -> go.Figur
     xs = [s.index for s in steps]
     fig = go.Figure()
     fig.add_scatter(
-        x=xs, y=[100 * s.label_probability for s in steps], name="label's probability %"
+        x=xs, y=[100 * s.label_probability for s in steps], name=t("charts.label_probability")
     )
     if target is not None:
         fig.add_scatter(
             x=xs,
             y=[100 * s.target_probability for s in steps],
-            name=f"target {target}'s probability %",
+            name=t("charts.target_probability", target=target),
         )
-    fig.add_scatter(x=xs, y=[s.loss for s in steps], name="loss", yaxis="y2", line={"dash": "dot"})
+    fig.add_scatter(
+        x=xs, y=[s.loss for s in steps], name=t("charts.loss"), yaxis="y2", line={"dash": "dot"}
+    )
     fig.add_vline(x=current, line={"color": STUDY_GREY})
     fig.update_layout(
-        title="PGD step by step",
+        title=t("charts.replay_title"),
         height=320,
-        xaxis={"title": "step"},
-        yaxis={"title": "probability %", "range": [0, 100]},
-        yaxis2={"title": "loss", "overlaying": "y", "side": "right"},
+        xaxis={"title": t("charts.step")},
+        yaxis={"title": t("charts.probability"), "range": [0, 100]},
+        yaxis2={"title": t("charts.loss"), "overlaying": "y", "side": "right"},
         **_LAYOUT,
     )
     return fig

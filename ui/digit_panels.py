@@ -9,6 +9,7 @@ import torch
 from vonedemo.viz import perturbation_rgb
 
 from . import charts, digit_views, exports, text
+from .i18n import t
 from .pictures import digit_strip, gray_image
 
 
@@ -22,12 +23,12 @@ def _perturbation(delta: np.ndarray, eps: float) -> np.ndarray:
 
 def seen(digit: bytes) -> None:
     """The 28x28 picture the models see."""
-    st.image(gray_image(digit_views.picture(digit), zoom=6), caption=text.DIGIT_SEEN)
+    st.image(gray_image(digit_views.picture(digit), zoom=6), caption=t("text.digit_seen"))
 
 
 def answers(rows: list[dict]) -> None:
     st.plotly_chart(charts.digit_answers(rows), key="yd_answers")
-    st.caption(text.DIGIT_SPREAD.format(passes=digit_views.NOISY_PASSES))
+    st.caption(t("text.digit_spread", passes=digit_views.NOISY_PASSES))
 
 
 def attacked(digit: bytes, shown: digit_views.DigitAttack, eps: float, label: int, target) -> None:
@@ -37,10 +38,10 @@ def attacked(digit: bytes, shown: digit_views.DigitAttack, eps: float, label: in
     strip = digit_strip(
         _uint8(original), _uint8(adversarial), _perturbation(shown.perturbation, eps)
     )
-    st.image(strip, caption="original | adversarial | perturbation (red brighter, blue darker)")
-    st.markdown(f"🩺 **Gradient health:** {text.digit_health_words(shown.health, eps)}")
+    st.image(strip, caption=t("digit.attacked_caption"))
+    st.markdown(f"🩺 **{t('app.gradient_health')}:** {text.digit_health_words(shown.health, eps)}")
     if shown.stalled and eps > 0:
-        st.warning(text.DIGIT_NOT_MOVED)
+        st.warning(t("text.digit_not_moved"))
     rows = digit_views.answers(shown.adversarial)
     table = []
     for r in rows:
@@ -50,15 +51,21 @@ def attacked(digit: bytes, shown: digit_views.DigitAttack, eps: float, label: in
                 "model": r["label"],
                 "answer on the attacked digit": r["answer"],
                 "confidence %": f"{100 * r['confidence']:.0f}",
-                "fooled": "yes" if reached else "no",
+                "fooled": t("app.yes") if reached else t("app.no"),
             }
         )
-    st.markdown(text.DIGIT_TRANSFER)
+    st.markdown(t("text.digit_transfer"))
+    table = text.columns(table)
     st.dataframe(table, hide_index=True, key="yd_transfer")
     exports.buttons(
         [
-            ("the picture (PNG)", exports.png_bytes(strip), "your_digit_attacked.png", "image/png"),
-            ("the table (CSV)", exports.csv_bytes(table), "your_digit_transfer.csv", "text/csv"),
+            (
+                t("digit.download_picture"),
+                exports.png_bytes(strip),
+                "your_digit_attacked.png",
+                "image/png",
+            ),
+            (t("app.table_csv"), exports.csv_bytes(table), "your_digit_transfer.csv", "text/csv"),
         ],
         key="yd_download",
     )
@@ -72,7 +79,9 @@ def step_through(steps: list, index: int, eps: float, target: int | None) -> Non
         digit_strip(
             _uint8(steps[0].image), _uint8(step.image), _perturbation(step.perturbation, eps)
         ),
-        caption=f"step {step.index} of {len(steps) - 1}: the model reads {step.prediction}",
+        caption=t(
+            "digit.step_caption", step=step.index, last=len(steps) - 1, prediction=step.prediction
+        ),
     )
     right.plotly_chart(charts.replay_figure(steps, index, target), key="yd_replay")
 
@@ -104,19 +113,19 @@ def _tick(last: int) -> None:
 
 def pgd_section(digit: bytes, run: dict) -> None:
     """PGD step by step: play / pause / step and a step slider over iterates computed once."""
-    st.subheader("PGD step by step")
+    st.subheader(t("digit.pgd_header"))
     steps = digit_views.replay(
         run["model"], digit, run["label"], run["eps"], run["steps"], run["gradient"], run["target"]
     )
     last = len(steps) - 1
     state = st.session_state
     b1, b2, b3 = st.columns(3)
-    b1.button("▶ Play", key="yd_play", on_click=lambda: state.update(yd_playing=True))
-    b2.button("⏸ Pause", key="yd_pause", on_click=lambda: state.update(yd_playing=False))
-    b3.button("⏭ Step", key="yd_next", on_click=_advance)
+    b1.button(t("digit.play"), key="yd_play", on_click=lambda: state.update(yd_playing=True))
+    b2.button(t("digit.pause"), key="yd_pause", on_click=lambda: state.update(yd_playing=False))
+    b3.button(t("digit.next"), key="yd_next", on_click=_advance)
     state["yd_at"] = min(int(state.get("yd_at", 0)), last)
     state["yd_step"] = state["yd_at"]  # before the slider exists in this run: allowed
-    st.slider("Step", 0, last, key="yd_step", on_change=_slid)
+    st.slider(t("digit.step"), 0, last, key="yd_step", on_change=_slid)
     step_through(steps, int(state["yd_at"]), run["eps"], run["target"])
     if state.get("yd_playing"):
         st.fragment(_tick, run_every=PLAY_EVERY_S)(last)

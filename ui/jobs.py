@@ -19,6 +19,7 @@ from vonedemo.study import study_curves
 from vonedemo.training import FinetuneConfig, TrainConfig, adversarial_finetune, train
 
 from . import background
+from .i18n import DEFAULT_LANGUAGE, language, t, tr
 from .loaders import ModelChoice, build_fresh_model, get_model, test_data, train_data
 from .progress import ProgressBar
 from .settings import app_checkpoint_dir, full_results_path, results_path
@@ -39,23 +40,18 @@ def recommended_training(name: str) -> dict:
     return {"lr": 1e-3, "sizes": TRAINING_SIZES}
 
 
-def training_trouble(losses: list[float], test_accuracy: float | None) -> str | None:
+def training_trouble(
+    losses: list[float], test_accuracy: float | None, lang: str = DEFAULT_LANGUAGE
+) -> str | None:
     """Why a finished run did not train, or None: accuracy no better than chance, or a loss
-    that ended above where it started."""
+    that ended above where it started (in ``lang``: runs end away from any session)."""
     if test_accuracy is not None and test_accuracy <= 0.1:
-        return (
-            f"This run ended at {100 * test_accuracy:.1f}% — no better than guessing (10%): the "
-            "model did not learn. It is saved, but try more images, more epochs or a smaller "
-            "learning rate."
-        )
+        return tr(lang, "train.trouble_chance", accuracy=f"{100 * test_accuracy:.1f}")
     if len(losses) >= 4:
         tail = losses[-max(1, len(losses) // 4) :]
         if sum(tail) / len(tail) > losses[0]:
-            return (
-                f"The training loss rose (from {losses[0]:.2f} to {sum(tail) / len(tail):.2f} "
-                "over the last quarter of the steps): the run diverged. It is saved, but try a "
-                "smaller learning rate or more images."
-            )
+            first, last = f"{losses[0]:.2f}", f"{sum(tail) / len(tail):.2f}"
+            return tr(lang, "train.trouble_diverged", first=first, last=last)
     return None
 
 
@@ -84,6 +80,7 @@ def start_training(
     )
     train_set, test_set = train_data(), test_data()  # resolved here: workers have no session
     folder = app_checkpoint_dir()
+    lang = language()  # the run's words, in the language of whoever started it
 
     def work(run: background.Run) -> dict:
         with torch.random.fork_rng(devices=[]):
@@ -91,9 +88,15 @@ def start_training(
             model = build_fresh_model(name)
 
         def on_step(info: Progress) -> None:
-            text = (
-                f"epoch {info.metrics['epoch']}/{epochs} · step {info.done}/{info.total} · "
-                f"loss {info.metrics['loss']:.3f}"
+            epoch, loss = info.metrics["epoch"], f"{info.metrics['loss']:.3f}"
+            text = tr(
+                lang,
+                "train.progress",
+                epoch=epoch,
+                epochs=epochs,
+                done=info.done,
+                total=info.total,
+                loss=loss,
             )
             _record_step(run, info, text)
 
@@ -130,7 +133,7 @@ def start_training(
             "epochs": metadata["epochs"],
             "planned_epochs": epochs,
             "total_steps": steps,
-            "trouble": training_trouble(losses, test_acc),
+            "trouble": training_trouble(losses, test_acc, lang),
         }
 
     return background.start("train", models.model_label(name), steps, work)
@@ -164,12 +167,18 @@ def start_finetune(
         seed=0,
     )
     per_round = train_set.subset(train_limit).num_batches(64)
+    lang = language()
 
     def work(run: background.Run) -> dict:
         def on_step(info: Progress) -> None:
-            text = (
-                f"round {info.metrics['round']}/{rounds} · step {info.done}/{info.total} · "
-                f"loss on FGSM digits {info.metrics['loss']:.3f}"
+            text = tr(
+                lang,
+                "finetune.progress",
+                round=info.metrics["round"],
+                rounds=rounds,
+                done=info.done,
+                total=info.total,
+                loss=f"{info.metrics['loss']:.3f}",
             )
             _record_step(run, info, text)
 
@@ -236,19 +245,22 @@ def measure_now(available: list[ModelChoice], limit: int) -> dict:
     test digits, with one progress bar: {"limit", "models": {name: summary row}}."""
     eps_values = measured_results.DEFAULT_EPS_VALUES
     total = len(available) * len(eps_values)
-    bar = st.progress(0.0, text="Measuring…")
+    bar = st.progress(0.0, text=t("compare.measuring"))
     results = {}
     for i, choice in enumerate(available):
         model, _ = get_model(choice)
 
         def on_eps(done: int, n: int, i: int = i, label: str = choice.label) -> None:
-            bar.progress(min(1.0, (i * n + done) / total), text=f"{label}: eps {done}/{n}")
+            bar.progress(
+                min(1.0, (i * n + done) / total),
+                text=t("compare.measuring_model", label=label, done=done, n=n),
+            )
 
         results[choice.name] = measured_results.measure_model(
             model, test_data(), limit=limit, eps_values=eps_values, on_eps=on_eps
         )
-        results[choice.name]["source"] = f"measured now ({limit} digits)"
-    bar.progress(1.0, text="Done")
+        results[choice.name]["source"] = t("compare.measured_now", limit=limit)
+    bar.progress(1.0, text=t("compare.done"))
     return {"limit": limit, "models": results}
 
 
@@ -273,16 +285,19 @@ def quick_audit(choice: ModelChoice, limit: int) -> dict:
     # nothing), each stage a share of the bar roughly as long as it takes.
     label = models.model_label(choice.name)
     bar = ProgressBar(
-        f"Auditing {label} on {limit} digits",
-        stages=(("audit", "the attacks", 0.6), ("curves", "accuracy against eps", 0.3)),
-        after="the sanity checks",
+        t("audit.auditing", label=label, limit=limit),
+        stages=(
+            ("audit", t("audit.stage_attacks"), 0.6),
+            ("curves", t("audit.stage_curves"), 0.3),
+        ),
+        after=t("audit.stage_checks"),
     )
 
     def load(name: str):  # the audited model and its transfer source, from the shared cache
         return get_model(f"pretrained:{name}")[0]
 
     result = audit.audit_model(choice.name, load, test_data(), config, bar)
-    bar.done(f"Done: audited {label} on {limit} digits in {result.seconds:.0f} s")
+    bar.done(t("audit.audited", label=label, limit=limit, seconds=f"{result.seconds:.0f}"))
     return audit.audit_to_dict([result], config)
 
 

@@ -24,8 +24,8 @@ from vonedemo.data import MNISTData, load_mnist
 from vonedemo.runtime import tune_allocator
 from vonedemo.vone import VOneBlock, VOneConfig
 
+from .i18n import t
 from .settings import app_checkpoint_dir, app_checkpoints, data_limit, thread_count, tiny_mode
-from .text import REGENERATE
 
 TINY_VONE = {"simple_channels": 8, "complex_channels": 8, "bottleneck_channels": 4}
 STUDY_BLOCK = "block:study"  # the study's VOneBlock on its own, without a trained network
@@ -65,7 +65,7 @@ def pretrained_choice(name: str) -> ModelChoice:
     key = f"pretrained:{name}"
     if tiny_mode():
         return ModelChoice(
-            key, name, f"{label} · untrained stand-in", "pretrained", True, stamp="tiny"
+            key, name, f"{label} · {t('app.untrained_stand_in')}", "pretrained", True, stamp="tiny"
         )
     try:
         entry = checkpoints.read_manifest()["models"].get(name)
@@ -79,7 +79,12 @@ def pretrained_choice(name: str) -> ModelChoice:
             label,
             "pretrained",
             False,
-            reason=f"the shipped checkpoint of {name} is not in {checkpoints.default_checkpoint_dir()} yet; {REGENERATE}",
+            reason=t(
+                "app.missing_checkpoint",
+                name=name,
+                folder=checkpoints.default_checkpoint_dir(),
+                regenerate=t("app.regenerate"),
+            ),
         )
     return ModelChoice(key, name, label, "pretrained", True, stamp=str(entry.get("sha256", "")))
 
@@ -102,16 +107,32 @@ def _checkpoint_summary(path: str, stamp: str) -> dict:
     return {"name": model.registry_name, "error": "", "metadata": metadata}
 
 
+# What made an app checkpoint, as its metadata says it (in English, for good): the catalog's words
+MADE_BY = {"trained in the app": "app.made_trained", "fine-tuned in the app": "app.made_finetuned"}
+
+
+def _made_by(made_by: str | None) -> str:
+    if made_by is None:
+        return t("app.saved_in_app")
+    return t(MADE_BY[made_by]) if made_by in MADE_BY else made_by
+
+
 def app_choice(path: Path) -> ModelChoice:
     stamp = _file_stamp(path)
     info = _checkpoint_summary(str(path), stamp)
     key = f"app:{path.name}"
     if info["error"]:
         return ModelChoice(
-            key, "", f"{path.stem} (unreadable)", "app", False, reason=info["error"], stamp=stamp
+            key,
+            "",
+            f"{path.stem} ({t('app.unreadable')})",
+            "app",
+            False,
+            reason=info["error"],
+            stamp=stamp,
         )
     name = info["name"]
-    what = info["metadata"].get("made_by", "saved in the app")
+    what = _made_by(info["metadata"].get("made_by"))
     return ModelChoice(
         key, name, f"{path.stem} · {models.model_label(name)}, {what}", "app", True, stamp=stamp
     )

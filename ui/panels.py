@@ -9,8 +9,9 @@ import streamlit as st
 from vonedemo import models
 from vonedemo.attack_view import AttackView
 
-from . import charts, compute, exports, run_views, text, widgets
+from . import charts, compute, exports, i18n, run_views, text, widgets
 from .block_views import BankView, BlockAttackView, CellView, NoiseView
+from .i18n import t, tr
 from .pictures import digit_strip
 
 
@@ -20,9 +21,9 @@ def shown_metrics(view: AttackView) -> tuple[list, st.delta_generator.DeltaGener
     columns, the last two left for the larger sample; a box for its health note)."""
     n = len(view)
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric(f"Shown digits right, original ({n})", f"{view.clean_correct.sum()}/{n}")
+    m1.metric(t("explorer.right_original", n=n), f"{view.clean_correct.sum()}/{n}")
     m2.metric(
-        f"Shown digits right, attacked ({n})",
+        t("explorer.right_attacked", n=n),
         f"{view.adv_correct.sum()}/{n}",
         delta=f"{int(view.adv_correct.sum()) - int(view.clean_correct.sum())}",
         delta_color="normal",
@@ -30,14 +31,13 @@ def shown_metrics(view: AttackView) -> tuple[list, st.delta_generator.DeltaGener
     if view.eps == 0 and view.flipped:
         st.caption(text.noise_not_attack(view.flipped, n))
     if view.reached_target is not None:
-        st.markdown(f"🎯 **{view.reached_target} of {n}** shown digits now read as their target.")
+        st.markdown(t("explorer.reached_target", reached=view.reached_target, n=n))
     widgets.health_note(
         view.health,
         n,
         view.eps,
-        view.health_sentence,
         view.stalled,
-        prefix=f"Gradient health, the {n} digits shown",
+        prefix=t("explorer.health_shown", n=n),
     )
     return [m1, m2, m3, m4], st.container()
 
@@ -52,34 +52,45 @@ def digit_grid(view: AttackView, pictures: list[str], columns: int = 4) -> None:
                 break
             label = int(view.labels[i])
             cell.image(pictures[i])
+            before, after = t("explorer.original"), t("explorer.attacked")
             cell.markdown(
-                f"#{i} · label **{label}** · "
-                + widgets.before_after(view, i, before="original", after="attacked", sep=" → ")
+                t("explorer.grid_line", i=i, label=label)
+                + widgets.before_after(view, i, before=before, after=after, sep=" → ")
             )
 
 
 def digit_up_close(view: AttackView) -> None:
     """One chosen digit's confidence bars, the table of all shown digits, the attack's time."""
-    st.subheader("One digit up close")
+    st.subheader(t("explorer.up_close"))
     positions = list(range(len(view)))
     widgets.ensure_option("ae_digit", positions, 0)
+    lang = i18n.language()  # the options are formatted again later, maybe away from the run
     pick = st.selectbox(
-        "Digit",
+        t("explorer.digit"),
         positions,
         key="ae_digit",
         persist_state="session",
-        format_func=lambda i: (
-            f"#{i} — label {int(view.labels[i])}, attacked → {int(view.adv_pred[i])}"
+        format_func=lambda i: tr(
+            lang,
+            "explorer.digit_option",
+            i=i,
+            label=int(view.labels[i]),
+            pred=int(view.adv_pred[i]),
         ),
     )
     st.plotly_chart(
         charts.confidence_bars(
-            view.clean_probs[pick], view.adv_probs[pick], int(view.labels[pick]), view.eps
+            view.clean_probs[pick],
+            view.adv_probs[pick],
+            int(view.labels[pick]),
+            view.eps,
+            i18n.language(),
         ),
         key="ae_confidence",
     )
-    with st.expander("Table of the shown digits"):
-        st.dataframe(view.rows(), hide_index=True, key="ae_table")
+    rows = text.columns(view.rows())
+    with st.expander(t("explorer.table")):
+        st.dataframe(rows, hide_index=True, key="ae_table")
 
     def grid_png() -> bytes:  # made when downloaded
         strips = [
@@ -90,14 +101,12 @@ def digit_up_close(view: AttackView) -> None:
 
     exports.buttons(
         [
-            ("the digits (PNG)", grid_png, "attacked_digits.png", "image/png"),
-            ("the table (CSV)", exports.csv_bytes(view.rows()), "attacked_digits.csv", "text/csv"),
+            (t("explorer.download_digits"), grid_png, "attacked_digits.png", "image/png"),
+            (t("app.table_csv"), exports.csv_bytes(rows), "attacked_digits.csv", "text/csv"),
         ],
         key="ae_download",
     )
-    st.caption(
-        f"The attack on the shown digits took {view.seconds:.2f} s (results are cached per eps)."
-    )
+    st.caption(t("explorer.took", seconds=f"{view.seconds:.2f}"))
 
 
 def larger_sample(choice, settings, limit: int, metrics: list, box) -> None:
@@ -107,34 +116,31 @@ def larger_sample(choice, settings, limit: int, metrics: list, box) -> None:
     m3, m4 = metrics[2:]
     scores = compute.larger_sample_scores(choice, settings, limit)
     if scores is None:
-        m3.metric(f"First {limit} test digits, original", "—")
-        m4.metric(f"First {limit} test digits, attacked", "—")
+        m3.metric(t("explorer.first_original", n=limit), "—")
+        m4.metric(t("explorer.first_attacked", n=limit), "—")
         job = compute.larger_sample_job(choice, settings, limit)
         with box:
-            st.caption(text.EXPLORER_SCORING if job.running() else text.EXPLORER_QUEUED)
+            st.caption(t("text.explorer_scoring") if job.running() else t("text.explorer_queued"))
             st.fragment(_rerun_when_scored, run_every=1.0)(choice, settings, limit)
         return
     clean_big, big = scores
-    m3.metric(f"First {big['images']} test digits, original", f"{100 * clean_big:.1f}%")
+    m3.metric(t("explorer.first_original", n=big["images"]), f"{100 * clean_big:.1f}%")
     m4.metric(
-        f"First {big['images']} test digits, attacked",
+        t("explorer.first_attacked", n=big["images"]),
         f"{100 * big['accuracy']:.1f}%",
-        delta=f"{100 * (big['accuracy'] - clean_big):+.1f} points",
+        delta=t("explorer.points", value=f"{100 * (big['accuracy'] - clean_big):+.1f}"),
         delta_color="normal",
     )
     with box:
         if big.get("target_reached") is not None:
-            st.markdown(
-                f"🎯 {100 * big['target_reached']:.1f}% of the first {big['images']} test digits "
-                "now read as their target."
-            )
+            share = f"{100 * big['target_reached']:.1f}"
+            st.markdown(t("explorer.target_share", share=share, n=big["images"]))
         widgets.health_note(
             big["health"],
             big["images"],
             settings.eps,
-            big["sentence"],
             big["stalled"],
-            prefix=f"Gradient health, first {big['images']} test digits",
+            prefix=t("explorer.health_first", n=big["images"]),
         )
 
 
@@ -153,7 +159,7 @@ def digit_and_twin(
         f"{lead} **{int(view.labels[0])}** · "
         + widgets.before_after(view, 0, before=before, after=after, sep=" · ")
     )
-    widgets.health_note(view.health, len(view), view.eps, view.health_sentence, view.stalled)
+    widgets.health_note(view.health, len(view), view.eps, view.stalled)
 
 
 def home_digit(view: AttackView, eps: float) -> None:
@@ -161,10 +167,10 @@ def home_digit(view: AttackView, eps: float) -> None:
     digit_and_twin(
         view,
         digit_strip(view.original[0], view.adversarial[0], view.perturbation[0], zoom=5),
-        caption=f"original | FGSM twin (eps {eps}) | perturbation (red brighter, blue darker)",
-        lead="True label",
-        before="original →",
-        after="FGSM twin →",
+        caption=t("home.caption", eps=eps),
+        lead=t("home.true_label"),
+        before=t("home.before"),
+        after=t("home.after"),
     )
 
 
@@ -174,15 +180,14 @@ def training_run(run) -> None:
     done = run.result
     if run.status == "done" and done:
         accuracy = done["test_accuracy"]
-        st.success(
-            f"Saved as **{done['file']}** in `{done['folder']}` — pick it on the other pages."
-        )
+        st.success(t("train.saved_in", file=done["file"], folder=done["folder"]))
         if done["trouble"]:
             st.warning(done["trouble"])
+        shown = f"{100 * accuracy:.1f}" if accuracy is not None else None
         st.markdown(
-            f"**Last run:** {models.model_label(done['model'])}, saved as `{done['file']}`"
-            + (f", test accuracy {100 * accuracy:.1f}%" if accuracy is not None else "")
-            + f" on {done['test_images']} test digits, {done['seconds']:.1f} s."
+            t("train.last_run", model=models.model_label(done["model"]), file=done["file"])
+            + (t("train.last_accuracy", accuracy=shown) if shown is not None else "")
+            + t("train.last_rest", images=done["test_images"], seconds=f"{done['seconds']:.1f}")
         )
     run_views.training(run, "tr_run")
 
@@ -193,10 +198,8 @@ def finetuning_run(run) -> None:
     done = run.result
     study, label, committed = (run.context.get(k) for k in ("study", "study_label", "committed"))
     if run.status == "done" and done:
-        st.markdown(
-            f"**Last run:** {done['label']}, {len(done['rows']) - 1} rounds in "
-            f"{done['seconds']:.1f} s."
-        )
+        rounds, seconds = len(done["rows"]) - 1, f"{done['seconds']:.1f}"
+        st.markdown(t("finetune.last_run", label=done["label"], rounds=rounds, seconds=seconds))
     run_views.finetuning(run, "ft_run", study, label, committed)
 
 
@@ -211,24 +214,22 @@ def filter_bank(bank: BankView, beside: BankView | None) -> None:
         column.image(shown.image, caption=shown.caption)
         if shown is beside:
             column.caption(shown.resolution)
-    st.dataframe(bank.params, hide_index=True, key="v1_params")
+    rows = [r | {"cell": text.option(r["cell"])} if "cell" in r else r for r in bank.params]
+    st.dataframe(text.columns(rows), hide_index=True, key="v1_params")
 
 
 def cell_responses(cells: CellView, left, right) -> None:
     """The digit in ``left``; its strongest simple and complex cell maps in ``right``."""
-    left.image(cells.digit, caption=f"test digit {cells.index}, label {cells.label}")
+    left.image(cells.digit, caption=t("vone.digit_caption", index=cells.index, label=cells.label))
     for title, picture, caption in cells.mosaics:
         right.markdown(title)
         right.image(picture, caption=caption)
 
 
 def noise(view: NoiseView) -> None:
-    st.image(view.image, caption=text.NOISE_CAPTION)
-    st.markdown(
-        f"Across samples the mean response changes by {view.mean_change:.2f} "
-        f"per pixel (response peak {view.peak:.2f}). The network after the block sees a "
-        "different noisy picture on every pass — an attacker's gradient does too."
-    )
+    st.image(view.image, caption=t("text.noise_caption"))
+    change, peak = f"{view.mean_change:.2f}", f"{view.peak:.2f}"
+    st.markdown(t("vone.noise_change", change=change, peak=peak))
 
 
 def block_attack(shown: BlockAttackView) -> None:
@@ -236,20 +237,20 @@ def block_attack(shown: BlockAttackView) -> None:
     digit_and_twin(
         shown.view,
         shown.strip,
-        caption="original | FGSM | perturbation",
-        lead="Label",
-        before="original →",
-        after="attacked →",
+        caption=t("vone.attack_caption"),
+        lead=t("vone.label"),
+        before=t("vone.before"),
+        after=t("vone.after"),
     )
     st.metric(
-        "Total change in the block's responses",
+        t("vone.total_change"),
         f"{100 * shown.relative_change:.1f}%",
-        help=text.TOTAL_CHANGE_HELP,
+        help=t("text.total_change_help"),
     )
     c1, c2 = st.columns([2, 1])
-    c1.image(shown.pair, caption=f"{shown.channel_name}: clean | adversarial")
-    c2.image(shown.difference, caption="difference (red: stronger under attack, blue: weaker)")
+    c1.image(shown.pair, caption=t("vone.pair_caption", channel=shown.channel_name))
+    c2.image(shown.difference, caption=t("vone.difference_caption"))
     if shown.most_changed:
-        st.caption("Channels the attack changed most: " + ", ".join(shown.most_changed))
+        st.caption(t("vone.most_changed") + ", ".join(shown.most_changed))
     else:
-        st.caption(text.NOTHING_CHANGED)
+        st.caption(t("text.nothing_changed"))

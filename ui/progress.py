@@ -10,6 +10,8 @@ import streamlit as st
 
 from vonedemo.progress import Progress
 
+from .i18n import t
+
 
 class ProgressBar:
     """:class:`~vonedemo.progress.Progress` events → one ``st.progress`` bar (it is their
@@ -52,9 +54,18 @@ class ProgressBar:
         start = sum(s for _, _, s in self.stages[:index])
         steps = len(self.stages) + bool(self.after)
         if progress.finished and index == len(self.stages) - 1 and self.after:
-            now = f"step {steps} of {steps}: {self.after}…"  # the unreported work runs now
+            now = t(
+                "audit.progress_after", steps=steps, words=self.after
+            )  # the unreported work runs now
         else:
-            now = f"step {index + 1} of {steps}: {words} {done}/{total}"
+            now = t(
+                "audit.progress_step",
+                index=index + 1,
+                steps=steps,
+                words=words,
+                done=done,
+                total=total,
+            )
         self.bar.progress(min(1.0, start + share * progress.fraction), text=f"{self.text} · {now}")
 
     def done(self, text: str | None = None) -> None:

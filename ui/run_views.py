@@ -9,6 +9,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from . import background, charts, exports, text
+from .i18n import t
 
 POLL_S = 1.0
 
@@ -23,7 +24,7 @@ def follow(kind: str, state_key: str) -> background.Run | None:
     if run is None and background.find(run_id) is not None:
         return None  # another page's run (the URL came along): not this page's business
     if run is None:
-        st.info(text.RUN_GONE)
+        st.info(t("text.run_gone"))
         st.session_state[state_key] = None
         if "run" in st.query_params:
             del st.query_params["run"]
@@ -58,17 +59,17 @@ def live(run: background.Run, draw: Callable[[background.Run], None]) -> None:
 def progress_line(run: background.Run) -> None:
     """The run's progress bar: steps done, what it is doing, the time left."""
     if run.status == "queued":
-        st.progress(0.0, text=text.RUN_QUEUED)
+        st.progress(0.0, text=t("text.run_queued"))
         return
     left = run.seconds_left()
-    suffix = f" · about {left:.0f} s left" if left is not None else ""
+    suffix = t("runs.time_left", seconds=f"{left:.0f}") if left is not None else ""
     st.progress(min(1.0, run.step / max(run.total_steps, 1)), text=run.step_text + suffix)
 
 
 def training(run: background.Run, key: str) -> None:
     """A training run: bar, loss per step, accuracy per epoch."""
     if run.status == "failed":
-        st.error(f"The training run failed: {run.error}")
+        st.error(t("train.failed", error=run.error))
         return
     if run.status != "done":
         progress_line(run)
@@ -85,7 +86,7 @@ def finetuning(
     """A fine-tuning run: bar, curves beside the study's and the committed run's, the table of
     rounds with each round's gradient health, and what the curves show."""
     if run.status == "failed":
-        st.error(f"The fine-tuning run failed: {run.error}")
+        st.error(t("finetune.failed", error=run.error))
         return
     if run.status != "done":
         progress_line(run)
@@ -94,19 +95,25 @@ def finetuning(
     st.plotly_chart(figure, key=f"{key}_chart")
     stalled = finetune_stalled(run.rows)
     if stalled:
-        st.warning(text.FINETUNE_STALLED)
+        st.warning(t("text.finetune_stalled"))
     st.caption(text.finetune_reading(run.rows, stalled))
-    st.dataframe(finetune_table(run.rows), hide_index=True, key=f"{key}_rounds")
+    rounds_table = text.columns(finetune_table(run.rows))
+    st.dataframe(rounds_table, hide_index=True, key=f"{key}_rounds")
     if run.status == "done":
         exports.buttons(
             [
                 (
-                    "the rounds (CSV)",
-                    exports.csv_bytes(finetune_table(run.rows)),
+                    t("finetune.download_rounds"),
+                    exports.csv_bytes(rounds_table),
                     "rounds.csv",
                     "text/csv",
                 ),
-                ("the curves (HTML)", exports.standalone_html(figure), "curves.html", "text/html"),
+                (
+                    t("finetune.download_curves"),
+                    exports.standalone_html(figure),
+                    "curves.html",
+                    "text/html",
+                ),
             ],
             key=key,
         )
