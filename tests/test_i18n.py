@@ -57,6 +57,7 @@ SAME_IN_BOTH = {
     "audit.check_words",
     "audit.check_other",
     "common.language",
+    "quiz.attack",  # "{attack}, eps {eps}, {gradient}": only placeholders, each translated
 }
 
 
