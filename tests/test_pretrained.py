@@ -171,3 +171,58 @@ def test_reproduce_finetunes_a_vonenet_with_the_gradient_asked_for(tmp_path, gra
     assert summary["config"]["finetune_gradient"] == gradient
     # The study's FGSM moves no VOneNet digit; the repaired one moves them all.
     assert summary["models"]["vone-basic-cnn"]["finetune"]["train_moved"][1] == moved
+
+
+def test_report_only_rewrites_the_readme_from_a_full_runs_summary(tmp_path):
+    """A 30-round run's README table shows rounds 1, 5, 10 and 30 beside the study's, the
+    rounds where FGSM accuracy is above clean, and the models not yet run."""
+    from vonedemo.study import study_curves
+
+    curve = [90.0 + (r % 3) for r in range(31)]
+    summary = {
+        "config": {
+            "rounds": 30,
+            "finetune_train_limit": 10_000,
+            "finetune_eval_limit": 10_000,
+            "finetune_gradient": "raw",
+            "models": ["basic-cnn"],
+        },
+        "models": {
+            "basic-cnn": {
+                "label": "Basic-CNN",
+                "kind": "baseline",
+                "test_images": 10_000,
+                "clean": 97.9,
+                "fgsm": 7.2,
+                "study_clean": 99.05,
+                "study_fgsm": 8.47,
+                "fgsm_gradient_health": {"zero_sign_fraction": 0.0},
+                "finetune": {
+                    "clean": curve,
+                    "adversarial": [c + 0.5 for c in curve],
+                    "train_moved": [None] + [1.0] * 30,
+                    "test_nan": [0.0] * 31,
+                },
+                "study_finetune": study_curves("basic-cnn"),
+            }
+        },
+        "timings": {},
+        "environment": {"torch": "x", "threads": 2, "date": "2026-12-01"},
+    }
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n")
+    assert (
+        main(["reproduce", "--report-only", "--out", str(tmp_path), "--readme", str(readme)]) == 0
+    )
+    text = readme.read_text()
+    assert (
+        "| model | r1 clean / FGSM | r5 clean / FGSM | r10 clean / FGSM | r30 clean / FGSM |"
+        in text
+    )
+    assert "30 of 30 rounds" in text and "100%" in text
+    assert "Not yet run in full: AlexNet, ConvNet, Linear-Regression, VOneAlexNet" in text
+    assert "--report-only" in text and (tmp_path / "tables.md").is_file()
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--report-only", "--out", str(tmp_path / "none"), "--bogus"])
+    assert main(["reproduce", "--report-only", "--out", str(tmp_path / "none")]) == 2

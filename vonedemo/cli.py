@@ -335,6 +335,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def _reproduce_report_only(args: argparse.Namespace) -> int:
+    from .reproduce import Reproduction, update_readme, write_outputs
+
+    saved = args.out / "summary.json"
+    if not saved.is_file():
+        raise CLIError(f"--report-only: no {saved} yet")
+    report = Reproduction.from_dict(json.loads(saved.read_text()))
+    written = write_outputs(report, args.out)
+    if args.readme:
+        command = (
+            f"python -m vonedemo reproduce --report-only --out {args.out.as_posix()} "
+            f"--readme {args.readme.as_posix()}"
+        )
+        update_readme(args.readme, report, args.out, command)
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduce import ReproduceConfig, reproduce, update_readme, write_outputs
 
@@ -351,6 +369,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.finetune_eval_limit is not None:
         options["finetune_eval_limit"] = args.finetune_eval_limit
     config = ReproduceConfig.full(**options) if args.full else ReproduceConfig(**options)
+    if args.report_only:
+        return _reproduce_report_only(args)
     bars = StageBars(close_when_finished=True)
     failed = None
     try:
@@ -612,7 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--report-only",
         action="store_true",
-        help="run nothing: rewrite the reports (and --readme) from --out's audit.json",
+        help="run nothing: rewrite the reports (and --readme) from --out's summary.json",
     )
     p.add_argument(
         "--merge", action="store_true", help="keep other models' results already in --out"
