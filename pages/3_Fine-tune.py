@@ -94,4 +94,6 @@ with widgets.guard(t("finetune.guard")):
         elif last and (save_as := save_ui(last)):
             path = jobs.save_finetuned(last, save_as)
             st.success(t("app.saved_as", name=path.name))
+    else:  # nothing running: the study's experiment as committed, for this model
+        panels.committed_finetuning(choice, study, study_label)
 links.share(links.FINETUNE)

@@ -314,6 +314,42 @@ def test_finetune_page_grows_curves_beside_the_study_and_saves(app_env):
     assert any("robust.pt" in s.value for s in at.success)
 
 
+def test_finetune_page_shows_the_committed_full_run_when_nothing_runs(app_env):
+    """No live run: the page shows the full run's curves for the chosen model beside the
+    study's, with the training attack's gradient health; the short run when the full one
+    lacks the model, nothing when neither has it."""
+    full = app_env / "results" / "full" / "summary.json"
+    full.parent.mkdir(parents=True)
+    curve = [90.0] * 31
+    full.write_text(
+        json.dumps(
+            {
+                "config": {"finetune_train_limit": 10000, "finetune_eval_limit": 2000},
+                "models": {
+                    "basic-cnn": {
+                        "finetune": {
+                            "clean": curve,
+                            "adversarial": curve,
+                            "train_moved": [None] + [0.0] * 30,
+                            "test_nan": [1.0] * 31,
+                        }
+                    }
+                },
+            }
+        )
+    )
+    at = open_page(FINETUNE)
+    assert any("30 rounds × 10,000 training digits" in h.value for h in at.subheader)
+    names = [d.get("name") for d in json.loads(charts(at)[-1].proto.spec)["data"]]
+    assert "committed run clean (10000 digits/round)" in names, names
+    shown = texts(at)
+    assert "moved 0% of the training digits" in shown and "100% of its input-gradient" in shown
+    assert "results/full/summary.json" in shown
+    full.write_text("{broken")  # a damaged file shows nothing, and breaks nothing
+    at = open_page(FINETUNE)
+    assert not any("rounds ×" in h.value for h in at.subheader)
+
+
 # --- compare -----------------------------------------------------------------------------------
 def test_compare_page_shows_study_and_measured_numbers(app_env):
     summary = app_env / "results" / "summary.json"

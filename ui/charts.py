@@ -171,7 +171,7 @@ def finetune_figure(
                 )
             )
     xs = [r["round"] for r in rounds]
-    for key, colour in (("clean", CLEAN_COLOUR), ("adversarial", ADV_COLOUR)):
+    for key, colour in (("clean", CLEAN_COLOUR), ("adversarial", ADV_COLOUR)) if rounds else ():
         fig.add_trace(
             go.Scatter(
                 x=xs,

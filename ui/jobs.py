@@ -215,14 +215,16 @@ def start_finetune(
             "study_label": study_label,
         }
 
-    context = {
-        "study": study,
-        "study_label": study_label,
-        "committed": measured_results.committed_finetune(
-            full_results_path(), choice.name or "", results_path()
-        ),
-    }
+    context = {"study": study, "study_label": study_label, "committed": committed_curves(choice)}
     return background.start("finetune", choice.label, per_round * rounds, work, context)
+
+
+def committed_curves(choice: ModelChoice | None) -> dict | None:
+    """The committed fine-tuning curves of ``choice``'s shipped model: the full run
+    (``reproduce --full``) when it holds the model, else the short one; None for others."""
+    if choice is None or not choice.name:
+        return None
+    return measured_results.committed_finetune(full_results_path(), choice.name, results_path())
 
 
 def save_finetuned(last: dict, save_as: str) -> Path:

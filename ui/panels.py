@@ -9,7 +9,7 @@ import streamlit as st
 from vonedemo import models
 from vonedemo.attack_view import AttackView
 
-from . import charts, compute, exports, i18n, run_views, text, widgets
+from . import charts, compute, exports, i18n, jobs, run_views, text, widgets
 from .block_views import BankView, BlockAttackView, CellView, NoiseView
 from .i18n import t, tr
 from .pictures import digit_strip
@@ -201,6 +201,36 @@ def finetuning_run(run) -> None:
         rounds, seconds = len(done["rows"]) - 1, f"{done['seconds']:.1f}"
         st.markdown(t("finetune.last_run", label=done["label"], rounds=rounds, seconds=seconds))
     run_views.finetuning(run, "ft_run", study, label, committed)
+
+
+def committed_finetuning(choice, study: dict | None, study_label: str) -> None:
+    """With no run to follow: the study's experiment as ``reproduce`` committed it for the
+    chosen model, beside the study's curves, with the training attack's gradient health."""
+    committed = jobs.committed_curves(choice)
+    if committed is None:
+        return
+    st.subheader(
+        t(
+            "finetune.committed_title",
+            rounds=committed["rounds"],
+            train=f"{committed['train_images'] or 0:,}",
+            test=f"{committed['test_images'] or 0:,}",
+        )
+    )
+    figure = charts.finetune_figure([], committed["rounds"], study, study_label, committed)
+    st.plotly_chart(figure, key="ft_committed_chart")
+    moved = [m for m in committed["train_moved"][1:] if m is not None]
+    nan = [n for n in committed["test_nan"] if n is not None]
+    if moved and nan:
+        st.caption(
+            t(
+                "finetune.committed_health",
+                moved=f"{100 * sum(moved) / len(moved):.0f}%",
+                nan=f"{100 * sum(nan) / len(nan):.0f}%",
+                gradient=committed["gradient"],
+            )
+        )
+    st.caption(t("finetune.committed_source", source=committed["source"]))
 
 
 # --- inside the VOneBlock ----------------------------------------------------------------------
