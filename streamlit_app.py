@@ -5,7 +5,7 @@ Run with ``streamlit run streamlit_app.py``; the other pages live in ``pages/``.
 
 import streamlit as st
 
-from ui import compute, loaders, panels, text, widgets
+from ui import compute, loaders, panels, precompute, text, widgets
 from vonedemo import models
 from vonedemo.attack_view import AttackSettings
 from vonedemo.study import STUDY_EPS
@@ -56,4 +56,5 @@ def home() -> None:
     widgets.page_links()
 
 
+precompute.start_background()  # once per process: the explorer's default views, prepared
 widgets.navigation(home).run()
