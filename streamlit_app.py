@@ -56,5 +56,5 @@ def home() -> None:
     widgets.page_links()
 
 
-precompute.start_background()  # once per process: the explorer's default views, prepared
+precompute.after_startup()  # once per process: a settled heap, the explorer's views prepared
 widgets.navigation(home).run()

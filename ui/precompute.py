@@ -13,6 +13,7 @@ The results are exactly what the explorer would compute: the same functions, see
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import threading
 import time
@@ -175,6 +176,44 @@ def _run(work: Callable[[], Progress]) -> None:
         work()
     except Exception:  # the app goes on without prepared views
         traceback.print_exc()
+    freeze_heap()  # the models it loaded stay for good: keep them out of the scans too
+
+
+# --- start-up housekeeping: garbage collection ----------------------------------------------
+# Streamlit can collect every generation after each script run (``runner.postScriptGC``, off in
+# .streamlit/config.toml): with torch, pandas and plotly loaded, that one scan holds the GIL
+# longer than a cached rerun takes, and a class reruns many times a second. Instead the heap of
+# a started app is frozen (never scanned again) and a full collection runs every so often.
+FULL_GC_EVERY_S = 30.0
+
+
+def freeze_heap() -> None:
+    """Leave the objects alive now out of every later garbage collection. Called a bounded
+    number of times (start-up, after the precompute), so little garbage is ever pinned."""
+    gc.collect()  # garbage first: only what is alive gets frozen
+    gc.freeze()
+
+
+def _collect_now_and_then() -> None:
+    while True:
+        time.sleep(FULL_GC_EVERY_S)
+        gc.collect()
+
+
+_started = False
+
+
+def after_startup() -> bool:
+    """Once per process, from the first script run: freeze the start-up heap, start the
+    periodic collection and the precompute (unless switched off). True if the precompute
+    runs now."""
+    global _started
+    with _thread_lock:
+        if not _started:
+            _started = True
+            freeze_heap()
+            threading.Thread(target=_collect_now_and_then, name="full-gc", daemon=True).start()
+    return start_background()
 
 
 def start_background() -> bool:
