@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import io
+import json
 import threading
 import time
 
@@ -203,7 +204,8 @@ def test_the_precompute_can_be_switched_off_and_runs_once_when_on(app, monkeypat
     assert len(calls) == 1
 
 
-def test_background_work_waits_while_a_live_request_holds_a_slot():
+def test_background_work_waits_while_a_live_request_holds_a_slot(monkeypatch):
+    monkeypatch.setattr(compute, "_slots", threading.BoundedSemaphore(2))  # one slot stays free
     order = []
     live_in = threading.Event()
 
@@ -231,3 +233,32 @@ def test_the_class_model_comes_first_and_every_shipped_model_is_prepared(app, na
     choices = precompute.shipped_models()
     assert [c.name for c in choices][:2] == list(precompute.FIRST_MODELS)
     assert name in [c.name for c in choices] and all(c.available for c in choices)
+
+
+def test_the_heap_is_frozen_once_and_streamlit_never_collects_after_every_run(monkeypatch):
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False  # a full scan per rerun: too slow for a class
+    frozen, started = [], []
+    monkeypatch.setattr(precompute, "_started", False)
+    monkeypatch.setattr(precompute, "freeze_heap", lambda: frozen.append(1))
+    monkeypatch.setattr(precompute, "_collect_now_and_then", lambda: None)
+    monkeypatch.setattr(precompute, "start_background", lambda: started.append(1) or False)
+    precompute.after_startup()
+    precompute.after_startup()
+    assert (frozen, started) == ([1], [1, 1])
+
+
+def test_a_changed_manifest_is_read_again(monkeypatch, tmp_path):
+    from vonedemo.files import atomic_write
+
+    monkeypatch.delenv(app_settings.MODELS_ENV, raising=False)
+    monkeypatch.setenv("VONEDEMO_CHECKPOINTS", str(tmp_path))
+    (tmp_path / "basic-cnn.pt").write_bytes(b"")
+    for sha in ("abc", "def"):
+        entry = {"file": "basic-cnn.pt", "sha256": sha}
+        atomic_write(tmp_path / "manifest.json", json.dumps({"models": {"basic-cnn": entry}}))
+        assert loaders.pretrained_choice("basic-cnn").stamp == sha
+    (tmp_path / "basic-cnn.pt").unlink()
+    assert not loaders.pretrained_choice("basic-cnn").available
