@@ -27,9 +27,12 @@ def main(argv: list[str] | None = None) -> int:
         "--model", action="append", default=None, help="registry name (repeatable; default: all)"
     )
     args = parser.parse_args(argv)
-    logging.getLogger("streamlit").setLevel(logging.ERROR)  # bare mode: no script context
     from ui import precompute
     from ui.settings import prepared_dir
+
+    for name in list(logging.root.manager.loggerDict):  # bare mode: no script context, no runtime
+        if name.startswith("streamlit"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
     choices = precompute.shipped_models()
     if args.model:
