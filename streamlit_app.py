@@ -5,7 +5,7 @@ Run with ``streamlit run streamlit_app.py``; the other pages live in ``pages/``.
 
 import streamlit as st
 
-from ui import compute, loaders, panels, precompute, text, widgets
+from ui import compute, loaders, panels, text, widgets
 from vonedemo import models
 from vonedemo.attack_view import AttackSettings
 from vonedemo.study import STUDY_EPS
@@ -56,5 +56,4 @@ def home() -> None:
     widgets.page_links()
 
 
-precompute.after_startup()  # once per process: a settled heap, the explorer's views prepared
 widgets.navigation(home).run()

@@ -200,18 +200,20 @@ def _collect_now_and_then() -> None:
         gc.collect()
 
 
-_started = False
+FREEZE_AT_RUNS = (1, 10)  # the first run imports the app; by the tenth every page element has
+_runs = 0
 
 
 def after_startup() -> bool:
-    """Once per process, from the first script run: freeze the start-up heap, start the
-    periodic collection and the precompute (unless switched off). True if the precompute
-    runs now."""
-    global _started
+    """From every script run (cheap): freeze the heap at the runs in :data:`FREEZE_AT_RUNS`,
+    and on the first start the periodic collection and the precompute (unless switched off).
+    True if the precompute runs now."""
+    global _runs
     with _thread_lock:
-        if not _started:
-            _started = True
+        _runs += 1
+        if _runs in FREEZE_AT_RUNS:
             freeze_heap()
+        if _runs == 1:
             threading.Thread(target=_collect_now_and_then, name="full-gc", daemon=True).start()
     return start_background()
 
