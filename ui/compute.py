@@ -4,7 +4,10 @@ show comes from here, computed inside a compute slot.
 * Results (``st.cache_data`` with ``max_entries``) are keyed on plain values: model key and
   stamp, attack settings, eps, seed, noise mode, number of digits. Pages pass a
   :class:`~ui.loaders.ModelChoice` (or its key); the stamp is derived here.
-* Compute slots bound how many model computations run at once across browser sessions.
+* Compute slots bound how many model computations run at once across browser sessions; live
+  requests go first, background work (:mod:`ui.precompute`) waits for a moment with none.
+* The explorer's grid and larger sample are looked up among the prepared views
+  (:mod:`ui.prepared`) before the caches.
 """
 
 from __future__ import annotations

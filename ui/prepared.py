@@ -35,7 +35,7 @@ from vonedemo.files import atomic_write
 from .settings import data_limit, prepared_dir, tiny_mode
 
 FORMAT = 1  # bump when what a file holds changes: older files are then never read
-MEMORY_ENTRIES = 64  # grids kept in memory (each a few hundred kB with its pictures)
+MEMORY_ENTRIES = 64  # grids kept in memory (16 digits' arrays and pictures each): bounded
 _ARRAYS = ("indices", "labels", "original", "adversarial", "perturbation")
 _ARRAYS += ("clean_probs", "adv_probs")
 # (dtype, shape after the batch axis) of each array a grid file must hold
