@@ -12,6 +12,7 @@ import streamlit as st
 from vonedemo.checkpoints import CheckpointError, PretrainedNotFoundError
 from vonedemo.data import DataError
 
+from .precompute import after_startup
 from .settings import tiny_mode
 from .text import GLOSSARY, STALLED_WARNING, health_words
 
@@ -51,6 +52,7 @@ def navigation(home: Callable[[], None]) -> StreamlitPage:
 
 def page_setup(title: str, icon: str, intro: str | None = None) -> None:
     st.set_page_config(page_title=f"{title} · VOneNet lab", page_icon=icon, layout="wide")
+    after_startup()  # every page may be a process's first: prepared views (ui.precompute)
     st.title(f"{icon} {title}")
     if intro:
         st.markdown(intro)
