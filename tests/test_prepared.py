@@ -263,3 +263,16 @@ def test_a_changed_manifest_is_read_again(monkeypatch, tmp_path):
         assert loaders.pretrained_choice("basic-cnn").stamp == sha
     (tmp_path / "basic-cnn.pt").unlink()
     assert not loaders.pretrained_choice("basic-cnn").available
+
+
+def test_a_shared_prepared_view_draws_each_chosen_digits_own_chart(app):
+    _prepare(eps=(0.35,))
+    at = _explorer_at(0.35)
+
+    def chart_for(digit: int) -> str:
+        at.selectbox(key="ae_digit").set_value(digit).run()
+        assert_clean(at)
+        return at.get("plotly_chart")[0].proto.spec
+
+    first, other = chart_for(0), chart_for(3)
+    assert first != other and chart_for(0) == first
