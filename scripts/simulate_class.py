@@ -46,6 +46,7 @@ import platform
 import random
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -125,6 +126,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--tiny", action="store_true", help="run the app with VONEDEMO_APP_MODELS=tiny"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the sessions' eps sequences")
+    parser.add_argument(
+        "--prepare",
+        action="store_true",
+        help="first fill the explorer's prepared views of --model (scripts/prepare_views.py), "
+        "so the sessions start on a finished precompute",
+    )
     parser.add_argument(
         "--json", type=Path, default=None, metavar="OUT", help="also write the figures as JSON"
     )
@@ -400,6 +407,7 @@ def build_report(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, 
         "interval_s": args.interval,
         "model": args.model,
         "tiny_models": args.tiny,
+        "prepare": result.get("prepare"),
         "load_seconds": round(result["load_seconds"], 2),
         "sessions_ready": stats.warmups,
         "sessions_failed": stats.sessions_failed,
@@ -480,12 +488,31 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.tiny:
         env["VONEDEMO_APP_MODELS"] = "tiny"
+    prepare = None
+    if args.prepare:
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "prepare_views.py"), "--model", args.model],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        prepare = {
+            "seconds": round(time.monotonic() - started, 1),
+            "report": done.stdout.strip().splitlines()[-1:],
+        }
+        if done.returncode != 0:
+            print(f"error: preparing the views failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+            return 2
+        print(f"prepared views: {prepare['report'][0] if prepare['report'] else ''}")
     with tempfile.TemporaryDirectory(prefix="vonedemo-load-") as tmp:
         log_path = Path(tmp) / "server.log"
         proc = launch_app(port, env, log_path)
         try:
             wait_healthy(proc, port, log_path)
             result = asyncio.run(simulate_class(args, proc.pid, port))
+            result["prepare"] = prepare
         except (SetupError, AppStartError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -46,6 +46,8 @@ def app_env(monkeypatch, tmp_path):
     monkeypatch.setenv("VONEDEMO_APP_CHECKPOINTS", str(tmp_path / "app"))
     monkeypatch.setenv("VONEDEMO_CHECKPOINTS", str(tmp_path / "shipped"))
     monkeypatch.setenv("VONEDEMO_RESULTS", str(tmp_path / "results" / "summary.json"))
+    monkeypatch.setenv(app_settings.PREPARED_ENV, str(tmp_path / "prepared"))
+    monkeypatch.setenv(app_settings.PRECOMPUTE_ENV, "off")  # a test turns it on if it needs it
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # modest CPU use; the models are tiny anyway
     st.cache_data.clear()

@@ -40,6 +40,7 @@ def real_env(tmp_path_factory):
         for name in (app_settings.MODELS_ENV, app_settings.RESULTS_ENV, "VONEDEMO_CHECKPOINTS"):
             mp.delenv(name, raising=False)
         mp.setenv(app_settings.DATA_LIMIT_ENV, str(DIGITS))
+        mp.setenv(app_settings.PRECOMPUTE_ENV, "off")  # no background work on the real models
         mp.setattr(compute, "SAMPLE_WAIT_S", 120.0)  # whole pages: wait for the larger sample
         mp.setenv(app_settings.APP_CHECKPOINTS_ENV, str(tmp_path_factory.mktemp("app")))
         threads = torch.get_num_threads()

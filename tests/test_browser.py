@@ -40,6 +40,7 @@ def app_url(tmp_path_factory):
         "VONEDEMO_APP_DATA_LIMIT": "200",
         "VONEDEMO_APP_CHECKPOINTS": str(tmp / "ckpt"),
         "VONEDEMO_RESULTS": str(tmp / "results"),
+        "VONEDEMO_PRECOMPUTE": "off",  # no background work beside the browser
     }
     port = screenshots.free_port()
     proc = screenshots.start_app(port, env)

@@ -59,6 +59,7 @@ def test_tiny_load_run(tmp_path):
         "PYTHONPATH": str(ROOT),
         "VONEDEMO_APP_THREADS": "1",  # light on a shared machine
         "VONEDEMO_APP_CHECKPOINTS": str(tmp_path / "ckpt"),  # no user-trained models in the picker
+        "VONEDEMO_PRECOMPUTE": "off",  # no background work beside two tiny sessions
     }
     cmd = [
         sys.executable,

@@ -4,7 +4,10 @@ show comes from here, computed inside a compute slot.
 * Results (``st.cache_data`` with ``max_entries``) are keyed on plain values: model key and
   stamp, attack settings, eps, seed, noise mode, number of digits. Pages pass a
   :class:`~ui.loaders.ModelChoice` (or its key); the stamp is derived here.
-* Compute slots bound how many model computations run at once across browser sessions.
+* Compute slots bound how many model computations run at once across browser sessions; live
+  requests go first, background work (:mod:`ui.precompute`) waits for a moment with none.
+* The explorer's grid and larger sample are looked up among the prepared views
+  (:mod:`ui.prepared`) before the caches.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from vonedemo import checkpoints
 from vonedemo import results as measured_results
 from vonedemo.attack_view import AttackSettings, AttackView
 
-from . import loaders
+from . import loaders, prepared
 from .loaders import ModelChoice, as_choice, get_model, test_data
 from .pictures import digit_strip, png_data_url
 from .settings import audit_path, results_path
@@ -38,13 +41,32 @@ from .settings import audit_path, results_path
 # A computation takes a slot; there are as many slots as computations the CPU runs side by side.
 COMPUTE_SLOTS = max(1, (os.cpu_count() or 1) // max(1, torch.get_num_threads()))
 _slots = threading.BoundedSemaphore(COMPUTE_SLOTS)
+# Live requests (a session waiting for its result) holding or waiting for a slot: background
+# work (the precompute) only takes a slot while there are none, so it never delays a class.
+_live = 0
+_live_changed = threading.Condition()
 
 
 @contextlib.contextmanager
-def compute_slot() -> Iterator[None]:
-    """Hold one of the app's compute slots (waiting for one if all are taken)."""
-    with _slots:
-        yield
+def compute_slot(*, background: bool = False) -> Iterator[None]:
+    """Hold one of the app's compute slots (waiting for one if all are taken). ``background``:
+    also wait until no live request holds or waits for a slot."""
+    global _live
+    if background:
+        with _live_changed:
+            _live_changed.wait_for(lambda: _live == 0)
+        with _slots:
+            yield
+        return
+    with _live_changed:
+        _live += 1
+    try:
+        with _slots:
+            yield
+    finally:
+        with _live_changed:
+            _live -= 1
+            _live_changed.notify_all()
 
 
 # --- the explorer's grid -----------------------------------------------------------------------
@@ -83,7 +105,11 @@ def _grid_pictures(
     """The grid's original | adversarial | perturbation strips as PNG data URLs. Encoding (and,
     for arrays or bytes, Streamlit's own decoding and storing) of sixteen pictures was most of
     a rerun's work once the attack is cached — and with a class, every session reruns."""
-    view = _attack_view(key, stamp, settings, n, sample_seed)
+    return grid_pictures(_attack_view(key, stamp, settings, n, sample_seed))
+
+
+def grid_pictures(view: AttackView) -> list[str]:
+    """A view's original | adversarial | perturbation strips as PNG data URLs."""
     return [
         png_data_url(digit_strip(view.original[i], view.adversarial[i], view.perturbation[i]))
         for i in range(len(view))
@@ -93,8 +119,12 @@ def _grid_pictures(
 def explorer_grid(
     model: ModelChoice | str, settings: AttackSettings, n: int, sample_seed: int
 ) -> tuple[AttackView, list[str]]:
-    """(the attacked view of ``n`` test digits drawn with ``sample_seed``, their pictures)."""
+    """(the attacked view of ``n`` test digits drawn with ``sample_seed``, their pictures):
+    prepared ahead of time if it was (:mod:`ui.prepared`), else computed and cached."""
     choice = as_choice(model)
+    ready = prepared.load_grid(choice.key, choice.stamp, settings, n, sample_seed)
+    if ready is not None:
+        return ready
     view = _attack_view(choice.key, choice.stamp, settings, n, sample_seed)
     return view, _grid_pictures(choice.key, choice.stamp, settings, n, sample_seed)
 
@@ -136,8 +166,13 @@ def larger_sample_job(
     with _jobs_lock:
         job = _sample_jobs.get(marker)
         if job is None or job.cancelled():
-            net, _ = get_model(choice)  # resolved here: the worker thread has no script context
-            job = _sample_worker.submit(_score_sample, net, test_data(), settings, limit)
+            ready = prepared.load_sample(choice.key, choice.stamp, settings, limit)
+            if ready is not None:  # prepared ahead of time: a finished job
+                job = Future()
+                job.set_result(ready)
+            else:
+                net, _ = get_model(choice)  # resolved here: the worker has no script context
+                job = _sample_worker.submit(_score_sample, net, test_data(), settings, limit)
             _sample_jobs[marker] = job
         _sample_jobs.move_to_end(marker)
         previous = _session_job.get(session)
@@ -266,3 +301,4 @@ def clear_caches() -> None:
     with _jobs_lock:
         _sample_jobs.clear()
         _session_job.clear()
+    prepared.forget_memory()

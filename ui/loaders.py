@@ -12,6 +12,8 @@ files). Tests replace it, or set ``VONEDEMO_APP_MODELS=tiny`` to get small untra
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +62,28 @@ def _is_vone(name: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4)
+def _checkpoint_dir(env: str | None) -> Path:
+    return checkpoints.default_checkpoint_dir()  # resolves a path: not on every rerun
+
+
+@functools.lru_cache(maxsize=4)
+def _read_manifest(directory: Path, version: tuple | None) -> dict:
+    return checkpoints.read_manifest(directory)
+
+
+def shipped_manifest() -> tuple[Path, dict]:
+    """(the shipped checkpoints' folder, its manifest), read again only when the manifest file
+    changes: every rerun of every session asks for each model's entry. Read-only."""
+    directory = _checkpoint_dir(os.environ.get("VONEDEMO_CHECKPOINTS"))
+    try:
+        info = (directory / checkpoints.MANIFEST).stat()
+        version = (info.st_ino, info.st_mtime_ns, info.st_size)
+    except OSError:
+        version = None
+    return directory, _read_manifest(directory, version)
+
+
 def pretrained_choice(name: str) -> ModelChoice:
     label = f"{models.model_label(name)} ({name})"
     key = f"pretrained:{name}"
@@ -68,8 +92,9 @@ def pretrained_choice(name: str) -> ModelChoice:
             key, name, f"{label} · {t('app.untrained_stand_in')}", "pretrained", True, stamp="tiny"
         )
     try:
-        entry = checkpoints.read_manifest()["models"].get(name)
-        ready = checkpoints.pretrained_available(name)
+        directory, manifest = shipped_manifest()
+        entry = manifest["models"].get(name)
+        ready = bool(entry) and (directory / entry["file"]).is_file()  # pretrained_available
     except (checkpoints.CheckpointError, OSError, KeyError, TypeError) as e:
         return ModelChoice(key, name, label, "pretrained", False, reason=str(e))
     if not ready:

@@ -4,6 +4,8 @@ arguments, computed by :mod:`ui.compute`."""
 
 from __future__ import annotations
 
+import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from vonedemo import models
@@ -16,6 +18,15 @@ from .pictures import digit_strip
 
 
 # --- the attack explorer -----------------------------------------------------------------------
+def _once_per_view(view: AttackView, what: tuple, make):
+    """``make()``, made once per view object: prepared views are shared by every session, so
+    a class's reruns draw the same chart or table from one object instead of rebuilding it."""
+    made = view.__dict__.setdefault("_drawn", {})
+    if what not in made:
+        made[what] = make()
+    return made[what]
+
+
 def shown_metrics(view: AttackView) -> tuple[list, st.delta_generator.DeltaGenerator]:
     """Right answers among the shown digits, before and after the attack: (the four metric
     columns, the last two left for the larger sample; a box for its health note)."""
@@ -78,19 +89,23 @@ def digit_up_close(view: AttackView) -> None:
             pred=int(view.adv_pred[i]),
         ),
     )
-    st.plotly_chart(
-        charts.confidence_bars(
+    bars = _once_per_view(
+        view,
+        ("bars", pick, lang),
+        lambda: charts.confidence_bars(
             view.clean_probs[pick],
             view.adv_probs[pick],
             int(view.labels[pick]),
             view.eps,
-            i18n.language(),
+            lang,
         ),
-        key="ae_confidence",
     )
-    rows = text.columns(view.rows())
+    st.plotly_chart(bars, key="ae_confidence")
+    rows = _once_per_view(view, ("rows", lang), lambda: text.columns(view.rows()))
+    # The Arrow table Streamlit would make of the rows, made once (the conversion is costly).
+    table = _once_per_view(view, ("table", lang), lambda: pa.Table.from_pandas(pd.DataFrame(rows)))
     with st.expander(t("explorer.table")):
-        st.dataframe(rows, hide_index=True, key="ae_table")
+        st.dataframe(table, hide_index=True, key="ae_table")
 
     def grid_png() -> bytes:  # made when downloaded
         strips = [
@@ -102,7 +117,12 @@ def digit_up_close(view: AttackView) -> None:
     exports.buttons(
         [
             (t("explorer.download_digits"), grid_png, "attacked_digits.png", "image/png"),
-            (t("app.table_csv"), exports.csv_bytes(rows), "attacked_digits.csv", "text/csv"),
+            (
+                t("app.table_csv"),
+                _once_per_view(view, ("csv", lang), lambda: exports.csv_bytes(rows)),
+                "attacked_digits.csv",
+                "text/csv",
+            ),
         ],
         key="ae_download",
     )

@@ -16,6 +16,8 @@ MODELS_ENV = "VONEDEMO_APP_MODELS"  # "tiny": small, untrained stand-ins for the
 DATA_LIMIT_ENV = "VONEDEMO_APP_DATA_LIMIT"  # keep only the first N images of each split
 THREADS_ENV = "VONEDEMO_APP_THREADS"  # torch CPU threads for the whole app (default: torch's own)
 VOTES_ENV = "VONEDEMO_VOTES"  # the quiz's SQLite file (default: in the app's folder)
+PREPARED_ENV = "VONEDEMO_PREPARED"  # the explorer's prepared views (default: in the app's folder)
+PRECOMPUTE_ENV = "VONEDEMO_PRECOMPUTE"  # "off": no background precompute of prepared views
 
 
 def app_checkpoint_dir() -> Path:
@@ -34,6 +36,18 @@ def votes_path() -> Path:
     folder, so they outlive a reload and a restart of the app."""
     env = os.environ.get(VOTES_ENV)
     return Path(env).expanduser() if env else app_checkpoint_dir() / "classroom" / "votes.sqlite"
+
+
+def prepared_dir() -> Path:
+    """The explorer's prepared views: ``$VONEDEMO_PREPARED`` or ``prepared/`` in the app's
+    folder, so a restarted app finds them again."""
+    env = os.environ.get(PREPARED_ENV)
+    return Path(env).expanduser() if env else app_checkpoint_dir() / "prepared"
+
+
+def precompute_enabled() -> bool:
+    """False when ``$VONEDEMO_PRECOMPUTE`` is ``off`` (or ``0``, ``no``, ``false``)."""
+    return os.environ.get(PRECOMPUTE_ENV, "").strip().lower() not in ("off", "0", "no", "false")
 
 
 def results_path() -> Path:

@@ -14,6 +14,7 @@ from vonedemo.data import DataError
 
 from . import i18n
 from .i18n import t
+from .precompute import after_startup
 from .settings import tiny_mode
 from .text import glossary as glossary_terms
 from .text import health_figures, health_words
@@ -65,6 +66,7 @@ def navigation(home: Callable[[], None]) -> StreamlitPage:
 def page_setup(title: str, icon: str, intro: str | None = None) -> None:
     """The page's title and introduction, the sidebar's language choice and glossary."""
     st.set_page_config(page_title=f"{title} · {t('app.app_suffix')}", page_icon=icon, layout="wide")
+    after_startup()  # every page may be a process's first: prepared views (ui.precompute)
     i18n.selector()
     st.title(f"{icon} {title}")
     if intro:

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -135,6 +136,9 @@ class AttackView:
     seconds: float
     targets: np.ndarray | None = None  # int64 [B]: each digit's target class (targeted attacks)
 
+    # The per-digit answers below are computed once per view: a page asks for them per digit,
+    # and a view's arrays never change after it is made.
+
     @property
     def reached_target(self) -> int | None:
         """Digits the attack made read as their target (None for an untargeted attack)."""
@@ -143,27 +147,27 @@ class AttackView:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    @property
+    @functools.cached_property
     def clean_pred(self) -> np.ndarray:
         return self.clean_probs.argmax(1)
 
-    @property
+    @functools.cached_property
     def adv_pred(self) -> np.ndarray:
         return self.adv_probs.argmax(1)
 
-    @property
+    @functools.cached_property
     def clean_confidence(self) -> np.ndarray:
         return self.clean_probs.max(1)
 
-    @property
+    @functools.cached_property
     def adv_confidence(self) -> np.ndarray:
         return self.adv_probs.max(1)
 
-    @property
+    @functools.cached_property
     def clean_correct(self) -> np.ndarray:
         return self.clean_pred == self.labels
 
-    @property
+    @functools.cached_property
     def adv_correct(self) -> np.ndarray:
         return self.adv_pred == self.labels
 
