@@ -276,3 +276,23 @@ def test_a_shared_prepared_view_draws_each_chosen_digits_own_chart(app):
 
     first, other = chart_for(0), chart_for(3)
     assert first != other and chart_for(0) == first
+
+
+def test_at_exit_the_precompute_stops_after_its_current_view(monkeypatch):
+    """A daemon thread still inside torch when the interpreter tears down aborts the process
+    (exit status -6): at exit the precompute is told to stop and joined."""
+    seen = []
+
+    def prepare_all(*, progress, stop):
+        while not stop.is_set():  # one view after another, checking between them
+            time.sleep(0.01)
+        seen.append("stopped")
+        return progress
+
+    monkeypatch.setattr(precompute, "_thread", None)
+    monkeypatch.setattr(precompute, "_stop", threading.Event())
+    monkeypatch.setattr(precompute, "prepare_all", prepare_all)
+    monkeypatch.setenv(app_settings.PRECOMPUTE_ENV, "on")
+    assert precompute.start_background()
+    precompute._stop_at_exit()
+    assert seen == ["stopped"] and not precompute._thread.is_alive()

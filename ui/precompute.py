@@ -12,6 +12,7 @@ The results are exactly what the explorer would compute: the same functions, see
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import os
@@ -161,7 +162,20 @@ def prepare_all(
 # --- the background thread ---------------------------------------------------------------------
 _thread: threading.Thread | None = None
 _thread_lock = threading.Lock()
+_stop = threading.Event()
 progress = Progress()
+STOP_WAIT_S = 10.0  # at exit, how long to wait for the view being computed
+
+
+def _stop_at_exit() -> None:
+    """At interpreter exit, let the precompute finish its current view and return: a daemon
+    thread still inside a torch call when the interpreter tears down aborts the process."""
+    _stop.set()
+    if _thread is not None and _thread.is_alive():
+        _thread.join(STOP_WAIT_S)
+
+
+atexit.register(_stop_at_exit)
 
 
 def _lower_priority() -> None:
@@ -227,7 +241,7 @@ def start_background() -> bool:
         if _thread is None:
             _thread = threading.Thread(
                 target=_run,
-                args=(lambda: prepare_all(progress=progress),),
+                args=(lambda: prepare_all(progress=progress, stop=_stop),),
                 name="prepare-views",
                 daemon=True,
             )
