@@ -4,8 +4,10 @@
 
 Every student and the teacher is a session of the real quiz page (``pages/8_Quiz.py``) run by
 Streamlit's ``AppTest`` in this process, on the shipped models, with one votes database in a
-temporary folder (never the app's own). Students open the page and vote from ``--threads``
-threads at once (the app serves sessions from threads too); then the teacher's screen reruns,
+temporary folder (never the app's own). Students open the page and vote one after another
+(``AppTest`` runs one script at a time per process: it cannot show sessions side by side, so
+this measures each vote's own cost, not a queue; ``scripts/simulate_class.py`` measures 30
+concurrent sessions on the explorer); then the teacher's screen reruns,
 as its polling fragment does every 2 s, until its tally shows every vote. Measured: each
 student's page load and vote (click to rerun finished), and the teacher's rerun that reads
 the tally. A vote reaches the teacher's screen at the latest one polling interval plus one
@@ -21,7 +23,6 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,13 +37,13 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=8, help="students acting at once")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if not 1 <= args.students <= 100:
         print("error: --students must be 1-100", file=sys.stderr)
         return 2
     os.environ["VONEDEMO_VOTES"] = str(Path(tempfile.mkdtemp()) / "votes.sqlite")
+    os.environ.setdefault("VONEDEMO_PRECOMPUTE", "off")  # the explorer's views: not measured here
     os.chdir(ROOT)
     from streamlit.testing.v1 import AppTest
 
@@ -73,8 +74,7 @@ def main() -> int:
         t2 = time.perf_counter()
         return t1 - t0, t2 - t1, not at.exception
 
-    with ThreadPoolExecutor(args.threads) as pool:
-        results = list(pool.map(student, range(args.students)))
+    results = [student(i) for i in range(args.students)]
     votes_done = time.perf_counter()
     reruns = []
     while True:
@@ -87,7 +87,6 @@ def main() -> int:
     clicks = [r[1] for r in results]
     figures = {
         "students": args.students,
-        "threads": args.threads,
         "errors": sum(not r[2] for r in results),
         "tally": tally(teacher),
         "first_page_load_s": first_load,

@@ -189,7 +189,8 @@ def _run(work: Callable[[], Progress]) -> None:
     try:
         work()
     except Exception:  # the app goes on without prepared views
-        traceback.print_exc()
+        if not _stop.is_set():  # at exit, pools shut down under it: nothing to report
+            traceback.print_exc()
     freeze_heap()  # the models it loaded stay for good: keep them out of the scans too
 
 
