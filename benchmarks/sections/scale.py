@@ -64,7 +64,8 @@ def old_vs_new(report: Report, old: Path, threads: int, rounds: int, repeats: in
         ["git", "-C", str(old), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     report.add(
-        f"## 9. This commit against `{commit}` (the start of the speed issue)",
+        f"## 9{'' if threads != 1 else 'a'}. This commit against `{commit}` (the start of the "
+        f"speed issue){'' if threads != 1 else ' — 1 thread'}",
         "",
         f"{threads} thread(s), ms per image, median of {rounds} processes per checkout "
         f"({repeats} timed repeats each), the checkouts alternating; `benchmarks/step_timer.py`.",
