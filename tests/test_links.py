@@ -198,6 +198,18 @@ def test_a_new_link_in_the_same_session_is_read():
     assert at.session_state["ae_eps"] == 0.4 and url_of(at)["eps"] == "0.4"
 
 
+def test_a_late_echo_of_the_sessions_own_url_does_not_undo_a_move():
+    """Quick slider moves: a rerun can carry a URL the session wrote a few runs before (the browser
+    had not yet taken the newer one). That echo must not pull the slider back."""
+    at = open_with(EXPLORER, {})
+    at = step(at.slider(key="ae_eps").set_value(0.3))
+    at = step(at.slider(key="ae_eps").set_value(0.2))
+    at.query_params["eps"] = "0.3"  # the URL of two runs ago, arriving late
+    at = step(at.slider(key="ae_eps").set_value(0.1))
+    assert at.session_state["ae_eps"] == 0.1 and url_of(at)["eps"] == "0.1"
+    assert notices(at) == []
+
+
 # --- forged and stale links --------------------------------------------------------------------
 FORGED = {
     "model": "pretrained:no-such-model",

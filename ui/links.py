@@ -228,6 +228,12 @@ def _written_key(page: Page) -> str:
     return f"_link_{page.name}"
 
 
+# How many of its own URLs a session remembers. A rerun that a quick widget move asks for can
+# carry a URL this session wrote a few runs ago (the browser had not yet taken the newer one):
+# such a URL is an echo, not a link, and must not undo the move.
+WRITTEN_KEPT = 64
+
+
 def restore(page: Page, defaults: dict) -> None:
     """The page's defaults in the session, then the URL's valid settings over them — when the
     URL holds settings this session did not write there itself (a link just opened, maybe in a
@@ -237,7 +243,7 @@ def restore(page: Page, defaults: dict) -> None:
     query = st.query_params.to_dict()
     asked = {p.name: query[p.name] for p in page.params if p.name in query}
     refused = []
-    if asked and asked != st.session_state.get(_written_key(page)):
+    if asked and asked not in st.session_state.get(_written_key(page), ()):
         values, refused = read(page, asked)
         st.session_state.update(values)
     if st.session_state.pop(i18n.REFUSED_KEY, False):
@@ -256,7 +262,9 @@ def current(page: Page) -> dict[str, str]:
 def share(page: Page) -> None:
     """Write the page's settings into the URL and show the link, ready to copy."""
     query = current(page)
-    st.session_state[_written_key(page)] = {k: v for k, v in query.items() if k != i18n.LANG_KEY}
+    written = {k: v for k, v in query.items() if k != i18n.LANG_KEY}
+    history = [q for q in st.session_state.get(_written_key(page), ()) if q != written]
+    st.session_state[_written_key(page)] = (history + [written])[-WRITTEN_KEPT:]
     kept = {k: st.query_params[k] for k in KEEP if k in st.query_params}
     if st.query_params.to_dict() != query | kept:
         st.query_params.from_dict(query | kept)
