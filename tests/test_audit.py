@@ -48,8 +48,8 @@ class RoundedInput(BaselineNet):
         return self.backend(torch.round(x))
 
 
-@pytest.fixture(scope="module")
-def trained(test_data):
+def plain_and_masked(test_data):
+    """A tiny CNN and the planted masking model, each trained for two epochs."""
     data = test_data.subset(2000)
     torch.manual_seed(0)
     plain = tiny_model("basic-cnn")
@@ -60,6 +60,11 @@ def trained(test_data):
     train(masked, data, TrainConfig(epochs=2))
     plain.eval(), masked.eval()
     return plain, masked
+
+
+@pytest.fixture(scope="module")
+def trained(test_data):
+    return plain_and_masked(test_data)
 
 
 def test_wilson_interval():

@@ -456,6 +456,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         )
     if args.square_queries is not None:
         overrides["square_queries"] = args.square_queries
+    if args.autoattack is not None:
+        overrides["autoattack"] = args.autoattack
     config = AuditConfig.converged(**overrides) if args.converged else AuditConfig(**overrides)
     test = load_mnist("test")
     cache: dict = {}
@@ -680,10 +682,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the gradient-free rung: Square attack queries per image (default 0: none)",
     )
     p.add_argument(
+        "--autoattack",
+        action=argparse.BooleanOptionalAction,
+        help="cross-check with AutoAttack (ART) on the deterministic models (on with --converged)",
+    )
+    p.add_argument(
         "--converged",
         action="store_true",
         help="budgets that converge: PGD-100 x 5 restarts (deterministic models), PGD-20 EOT-8 "
-        "on survivors (noisy ones), Square with 1,000 queries; options given override them",
+        "on survivors (noisy ones), Square with 1,000 queries, AutoAttack; options given "
+        "override them",
     )
     p.add_argument("--readme", type=Path, help="also update this README's generated audit section")
     _add_ray(p)

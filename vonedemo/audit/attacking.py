@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..attacks import GradientHealth, create_attack
+from ..crosscheck import AutoAttackConfig, autoattack
 from ..data import MNISTData
 from ..device import model_device
 from ..evaluation import predict
@@ -106,6 +107,18 @@ class CraftedImages:
         return len(self._entries)
 
 
+def _cross_check(seed: int = 0, **budget):
+    """AutoAttack in the registry attacks' calling convention (``budget``: fields of
+    :class:`~vonedemo.crosscheck.AutoAttackConfig`). It reports no gradient health: the library
+    computes its gradients out of our sight."""
+    config = AutoAttackConfig(**budget)
+
+    def attack(model, images, labels, eps, health=None):
+        return autoattack(model, images, labels, eps, config=config, seed=seed)
+
+    return attack
+
+
 def run_attack(
     model: nn.Module,
     data: MNISTData,
@@ -135,7 +148,7 @@ def run_attack(
         correct = torch.zeros(len(data), dtype=torch.bool)
         correct[keep] = out.correct
         return AttackOutcome(name, out.eps, correct, out.health, out.seconds, attacked=len(keep))
-    fn = create_attack(attack, **options)
+    fn = _cross_check(**options) if attack == "autoattack" else create_attack(attack, **options)
     crafted_on = source if source is not None else model
     key = (
         CraftedImages.key(crafted_by, attack, eps, options, data, batch_size)

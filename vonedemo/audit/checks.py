@@ -128,6 +128,23 @@ def sanity_checks(
                     f"Best white-box {100 * white:.1f}% vs transfer {100 * transfer[0].accuracy:.1f}%.",
                 )
             )
+        reference = [o for rung, o in standalone if rung.cross_check]
+        if reference:
+            ours = min(o.accuracy for _, o in white_box)
+            gap = 100 * (ours - reference[0].accuracy)
+            checks.append(
+                check(
+                    f"our attacks ≈ AutoAttack (eps {eps})",
+                    gap <= max(1.0, slack),
+                    f"Our best white-box attack leaves {100 * ours:.1f}%, AutoAttack "
+                    f"{100 * reference[0].accuracy:.1f}%: "
+                    + (
+                        f"AutoAttack breaks {gap:.1f} points more, so ours have not converged."
+                        if gap > max(1.0, slack)
+                        else "ours find as much as the field's standard."
+                    ),
+                )
+            )
         study = next(o for rung, o in results if rung.study)
         if study.health.attack_stalled:
             checks.append(

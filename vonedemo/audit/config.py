@@ -33,6 +33,9 @@ class AuditConfig:
     # The gradient-free rung: the Square attack (Andriushchenko et al. 2020) with this many
     # queries per image; 0 leaves it out.
     square_queries: int = 0
+    # The cross-check with the field's standard: AutoAttack from a library (ART), on the
+    # deterministic models only (its attacks take the model's output as a fixed function).
+    autoattack: bool = False
     # Budgets that scale with a model's cost. Deterministic models (no noise) are cheap to
     # attack: None gives them pgd_steps / pgd_restarts like the others.
     deterministic_pgd_steps: int | None = None
@@ -52,7 +55,8 @@ class AuditConfig:
     def converged(cls, **overrides) -> AuditConfig:
         """Budgets that converge: PGD-100 with 5 restarts and the doubling check on all
         1,000 images for deterministic models; PGD-20 with EOT-8 on the survivors of every
-        cheaper rung for noisy ones; the Square attack with 1,000 queries for everyone."""
+        cheaper rung for noisy ones; the Square attack with 1,000 queries for everyone; AutoAttack
+        as the cross-check on deterministic models."""
         base = {
             "pgd_steps": 20,
             "pgd_restarts": 1,
@@ -63,6 +67,7 @@ class AuditConfig:
             "stochastic_pgd_on_survivors": True,
             "doubling_limit": 1000,
             "square_queries": 1000,
+            "autoattack": True,
         }
         return cls(**{**base, **overrides})
 

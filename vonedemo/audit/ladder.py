@@ -7,15 +7,17 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ..crosscheck import LIBRARY
 from .config import AuditConfig, pgd_step, strongest_options
 
-SURVIVORS = " (on survivors)"  # the label suffix of a rung that attacks only the survivors
+SURVIVORS = " (on survivors)"
+AUTOATTACK = f"AutoAttack ({LIBRARY}, cross-check)"  # the label suffix of a rung that attacks only the survivors
 
 
 @dataclass(frozen=True)
 class Rung:
     name: str  # the row's label in the reports
-    attack: Literal["fgsm", "pgd", "square"]
+    attack: Literal["fgsm", "pgd", "square", "autoattack"]
     options: Mapping[str, Any] = field(default_factory=dict)  # the attack's budget and options
     # Attack only the images every earlier rung failed to break (see cascade_from_eot): the
     # row then holds what is left after it and all before it, not an attack on its own.
@@ -32,8 +34,14 @@ class Rung:
         return self.attack == "square"
 
     @property
+    def cross_check(self) -> bool:
+        """Another library's attack (AutoAttack), run to check ours against it."""
+        return self.attack == "autoattack"
+
+    @property
     def white_box(self) -> bool:
-        return self.transfer_from is None and not self.gradient_free
+        """One of our own gradient attacks on the model itself."""
+        return self.transfer_from is None and not self.gradient_free and not self.cross_check
 
     @property
     def standalone(self) -> bool:
@@ -110,6 +118,8 @@ def build_ladder(
                 {"queries": config.square_queries, "seed": config.seed},
             )
         )
+    if config.autoattack and not stochastic:
+        ladder.append(Rung(AUTOATTACK, "autoattack", {"seed": config.seed}))
     if transfer_from is not None:
         ladder.append(
             Rung(
