@@ -98,3 +98,15 @@ def test_autoattack_breaks_what_a_masked_gradient_hides(trained, test_data):
     theirs = run_attack(masked, data, "autoattack", 0.35, budget, name=AUTOATTACK)
     ours = run_attack(masked, data, "pgd", 0.35, {"steps": 5, "step_size": 0.1}, name="pgd")
     assert theirs.accuracy <= ours.accuracy - 0.1
+
+
+def test_the_reports_budget_sentence_names_the_converged_budgets():
+    from dataclasses import asdict
+
+    from vonedemo.audit import AuditConfig
+    from vonedemo.audit.report import budget_sentence
+
+    text = budget_sentence(asdict(AuditConfig.converged()))
+    assert "Deterministic models: PGD-100 with 5 restart(s)" in text
+    assert "Square attack with 1000 queries" in text and "AutoAttack (ART 1.20.1" in text
+    assert "AutoAttack (ART" not in budget_sentence(asdict(AuditConfig()))

@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+from ..crosscheck import LIBRARY
 from ..files import atomic_write
 from ..models import model_label
 from ..plots import eps_curves_figure, write_figure
@@ -60,6 +61,26 @@ def budget_sentence(config: dict) -> str:
         f"curves on {config['curve_limit']} images × {config['curve_repeats']} repeats with "
         f"PGD-{config['curve_pgd_steps']}; doubling check on {config['doubling_limit']} images."
     )
+    det_steps, det_restarts = (
+        config.get("deterministic_pgd_steps"),
+        config.get("deterministic_pgd_restarts"),
+    )
+    if det_steps or det_restarts:
+        text += (
+            f" Deterministic models: PGD-{det_steps or config['pgd_steps']} with "
+            f"{det_restarts or config['pgd_restarts']} restart(s)."
+        )
+    if config.get("stochastic_pgd_on_survivors"):
+        text += " Noisy models: PGD with EOT on the images every cheaper rung left standing."
+    if config.get("square_queries"):
+        text += (
+            f" Gradient-free: the Square attack with {config['square_queries']} queries per image."
+        )
+    if config.get("autoattack"):
+        text += (
+            f" Cross-check: AutoAttack ({LIBRARY}: APGD-CE and APGD-DLR with 100 steps and 5 "
+            "restarts, DeepFool, Square with 5,000 queries and 5 restarts) on deterministic models."
+        )
     if cascade:
         text += (
             f" Rungs marked 'on survivors' (FGSM EOT ≥ {cascade}, PGD with the noise off or fixed) "
