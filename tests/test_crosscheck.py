@@ -54,8 +54,7 @@ def test_autoattack_never_changes_the_shared_model(trained, test_data):
 
 def test_autoattack_is_seeded(trained, test_data):
     plain, _ = trained
-    data = test_data.subset(20)
-    data = data.subset(10)
+    data = test_data.subset(10)
     a = autoattack(plain, data.images, data.labels, 0.1, config=QUICK, seed=3)
     b = autoattack(plain, data.images, data.labels, 0.1, config=QUICK, seed=3)
     assert torch.equal(a, b)
@@ -65,6 +64,8 @@ def test_bad_budgets_and_eps_are_refused(trained, test_data):
     plain, _ = trained
     with pytest.raises(ValueError, match="apgd_steps"):
         AutoAttackConfig(apgd_steps=0)
+    with pytest.raises(ValueError, match="square_restarts"):
+        AutoAttackConfig(square_restarts=0)
     with pytest.raises(ValueError, match="eps"):
         autoattack(plain, test_data.images[:2], test_data.labels[:2], 1.5)
 
@@ -84,6 +85,7 @@ def test_the_audit_compares_our_attacks_with_autoattack(trained, test_data):
     result = audit_model("plain", {"plain": plain}.__getitem__, test_data, config)
     row = next(r for r in result.attacks if r["attack"] == AUTOATTACK)
     assert row["images_attacked"] == config.limit and row["accuracy"] <= 10
+    assert 0 < row["linf"] <= 0.35 + 1e-6 and row["moved_fraction"] > 0.9
     check = next(c for c in result.checks if c["check"] == "our attacks ≈ AutoAttack (eps 0.35)")
     assert check["passed"] and "AutoAttack" in check["sentence"]
     assert result.worst_case["0.35"] <= row["accuracy"]
@@ -109,4 +111,5 @@ def test_the_reports_budget_sentence_names_the_converged_budgets():
     text = budget_sentence(asdict(AuditConfig.converged()))
     assert "Deterministic models: PGD-100 with 5 restart(s)" in text
     assert "Square attack with 1000 queries" in text and "AutoAttack (ART 1.20.1" in text
+    assert "100 steps and 5 restarts" in text and "5,000 queries and 5 restarts" in text
     assert "AutoAttack (ART" not in budget_sentence(asdict(AuditConfig()))

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .attacks.base import GradientHealth, check_batch, check_count, check_eps, unmoved
+
 LIBRARY = "ART 1.20.1"  # pinned in requirements.txt
 
 
@@ -38,9 +40,23 @@ class AutoAttackConfig:
     batch_size: int = 250
 
     def __post_init__(self) -> None:
-        for name in ("apgd_steps", "apgd_restarts", "deepfool_steps", "square_queries"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in (
+            "apgd_steps",
+            "apgd_restarts",
+            "deepfool_steps",
+            "square_queries",
+            "square_restarts",
+            "batch_size",
+        ):
+            check_count(getattr(self, name), name)
+
+    def describe(self) -> str:
+        """The budget in words, for the reports."""
+        return (
+            f"APGD-CE and APGD-DLR with {self.apgd_steps} steps and {self.apgd_restarts} "
+            f"restarts, DeepFool, Square with {self.square_queries:,} queries and "
+            f"{self.square_restarts} restarts"
+        )
 
 
 def _private_copy(model: nn.Module) -> nn.Module:
@@ -58,9 +74,11 @@ def autoattack(
     *,
     config: AutoAttackConfig | None = None,
     seed: int = 0,
+    health: GradientHealth | None = None,
 ) -> torch.Tensor:
     """AutoAttack's L-infinity adversarial images for ``images`` in [0, 1] (same shape and
     device), each within ``eps`` of its original; an image no attack broke comes back as it was.
+    ``health`` gets only how far the images moved: the library's gradients stay out of sight.
     """
     from art.attacks.evasion import (
         AutoAttack,
@@ -70,11 +88,11 @@ def autoattack(
     )
     from art.estimators.classification import PyTorchClassifier
 
-    if not 0.0 <= eps <= 1.0 or not np.isfinite(eps):
-        raise ValueError(f"eps must be in [0, 1], got {eps}")
+    eps = check_eps(eps)
+    check_batch(images, labels)
     config = config or AutoAttackConfig()
     if eps == 0 or len(images) == 0:
-        return images.clone()
+        return unmoved(images, health)
     device = images.device
     classifier = PyTorchClassifier(
         model=_private_copy(model).to(device),
@@ -129,4 +147,6 @@ def autoattack(
     adv = torch.from_numpy(adv).to(device=device, dtype=images.dtype)
     # The library keeps only adversarials inside the ball; project once more against rounding.
     adv = torch.maximum(torch.minimum(adv, images + eps), images - eps).clamp(0.0, 1.0)
+    if health is not None:
+        health.add_result(images, adv)
     return adv

@@ -109,12 +109,11 @@ class CraftedImages:
 
 def _cross_check(seed: int = 0, **budget):
     """AutoAttack in the registry attacks' calling convention (``budget``: fields of
-    :class:`~vonedemo.crosscheck.AutoAttackConfig`). It reports no gradient health: the library
-    computes its gradients out of our sight."""
+    :class:`~vonedemo.crosscheck.AutoAttackConfig`)."""
     config = AutoAttackConfig(**budget)
 
     def attack(model, images, labels, eps, health=None):
-        return autoattack(model, images, labels, eps, config=config, seed=seed)
+        return autoattack(model, images, labels, eps, config=config, seed=seed, health=health)
 
     return attack
 

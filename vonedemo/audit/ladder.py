@@ -10,8 +10,8 @@ from typing import Any, Literal
 from ..crosscheck import LIBRARY
 from .config import AuditConfig, pgd_step, strongest_options
 
-SURVIVORS = " (on survivors)"
-AUTOATTACK = f"AutoAttack ({LIBRARY}, cross-check)"  # the label suffix of a rung that attacks only the survivors
+SURVIVORS = " (on survivors)"  # the label suffix of a rung that attacks only the survivors
+AUTOATTACK = f"AutoAttack ({LIBRARY}, cross-check)"  # the cross-check rung's label
 
 
 @dataclass(frozen=True)

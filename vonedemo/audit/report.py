@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from ..crosscheck import LIBRARY
+from ..crosscheck import LIBRARY, AutoAttackConfig
 from ..files import atomic_write
 from ..models import model_label
 from ..plots import eps_curves_figure, write_figure
@@ -78,8 +78,8 @@ def budget_sentence(config: dict) -> str:
         )
     if config.get("autoattack"):
         text += (
-            f" Cross-check: AutoAttack ({LIBRARY}: APGD-CE and APGD-DLR with 100 steps and 5 "
-            "restarts, DeepFool, Square with 5,000 queries and 5 restarts) on deterministic models."
+            f" Cross-check: AutoAttack ({LIBRARY}: {AutoAttackConfig().describe()}) on "
+            "deterministic models."
         )
     if cascade:
         text += (
