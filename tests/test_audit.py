@@ -362,9 +362,89 @@ def test_budgets_scale_with_the_models_cost():
     assert any(r.gradient_free and r.options["queries"] >= 1000 for r in deterministic)
     noisy = build_ladder(config.for_model(True), stochastic=True, eps=0.35)
     eot = next(r for r in noisy if r.attack == "pgd" and r.options.get("eot_samples") == 8)
-    assert eot.options["steps"] >= 20 and eot.on_survivors and eot is noisy[-1]
+    assert eot.options["steps"] >= 20 and eot.on_survivors and eot is noisy[-2]
     assert SURVIVORS in eot.name
+    # Square runs last, on what everything else left; curves use a cheaper EOT
+    assert noisy[-1].gradient_free and noisy[-1].on_survivors
+    assert deterministic[-1].gradient_free and deterministic[-1].on_survivors
+    assert config.curve_eot == 2 and config.autoattack_budget.square_restarts == 1
     # the default ladder is unchanged: the same budget for every model, PGD-EOT standalone
     plain = AuditConfig()
     assert plain.for_model(False) == plain
     assert not next(r for r in build_ladder(plain, True, 0.35) if "EOT 4" in r.name).on_survivors
+
+
+def test_square_and_transfer_on_survivors_still_flag_a_masking_model(trained, test_data):
+    """Run last on what every other rung left standing, the gradient-free and the transfer
+    rungs are checked in cascade form: on the planted masking model each breaks images the
+    gradient attacks missed, and its check fails; on a plain CNN both pass."""
+    plain, masked = trained
+    config = replace(
+        SMALL,
+        square_queries=100,
+        square_on_survivors=True,
+        transfer_on_survivors=True,
+        curve_eps=(0.0, 0.35),
+        curve_repeats=1,
+    )
+    # The masked model's transfer source is the plain CNN (its "twin" here).
+    models = {"basic-cnn": masked, "vone-basic-cnn": plain}
+    bad = audit_model("basic-cnn", models.__getitem__, test_data, config)
+    names = [r["attack"] for r in bad.attacks]
+    assert names[-2:] == [
+        "transfer from vone-basic-cnn" + SURVIVORS,
+        "Square, 100 queries (gradient-free)" + SURVIVORS,
+    ]
+    failed = {c["check"]: c["sentence"] for c in bad.checks if not c["passed"]}
+    assert "white-box ≤ gradient-free (eps 0.35)" in failed
+    assert "white-box ≤ transfer (eps 0.35)" in failed
+    assert "left standing" in failed["white-box ≤ transfer (eps 0.35)"]
+    assert bad.worst_case["0.35"] == pytest.approx(bad.attacks[-1]["accuracy"])
+
+    good = audit_model(
+        "basic-cnn", {"basic-cnn": plain, "vone-basic-cnn": masked}.__getitem__, test_data, config
+    )
+    checks = {c["check"]: c["passed"] for c in good.checks}
+    assert checks["white-box ≤ gradient-free (eps 0.35)"]
+    assert checks["white-box ≤ transfer (eps 0.35)"]
+
+
+def test_a_fine_tuned_baseline_is_audited_from_its_saved_round(tmp_path, test_data):
+    """``mlp+fgsm-ft`` is the shipped MLP with the weights of the committed fine-tuning run's
+    last round, frozen like every loaded model; a missing state is a clear error."""
+    from vonedemo.audit.targets import FINETUNED_MODELS, audit_targets, target_loader
+    from vonedemo.checkpoints import load_pretrained
+    from vonedemo.cli import main
+    from vonedemo.models import model_label
+
+    assert "mlp+fgsm-ft" in FINETUNED_MODELS and audit_targets()[-4:] == list(FINETUNED_MODELS)
+    assert model_label("mlp+fgsm-ft") == model_label("mlp") + ", FGSM-fine-tuned"
+    tuned = target_loader()("mlp+fgsm-ft")
+    shipped = load_pretrained("mlp")[0]
+    assert not tuned.training and not any(p.requires_grad for p in tuned.parameters())
+    differs = [
+        not torch.equal(a, b)
+        for a, b in zip(tuned.state_dict().values(), shipped.state_dict().values(), strict=True)
+    ]
+    assert any(differs)
+    data = test_data.subset(200)
+    from vonedemo.evaluation import accuracy
+
+    assert accuracy(tuned, data) > 0.8
+
+    with pytest.raises(FileNotFoundError, match="no fine-tuning state"):
+        target_loader(tmp_path)("mlp+fgsm-ft")
+    code = main(
+        [
+            "audit",
+            "--models",
+            "mlp+fgsm-ft",
+            "--finetune-state",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--limit",
+            "10",
+        ]
+    )
+    assert code == 2 and not (tmp_path / "out").exists()

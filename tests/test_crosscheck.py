@@ -111,5 +111,5 @@ def test_the_reports_budget_sentence_names_the_converged_budgets():
     text = budget_sentence(asdict(AuditConfig.converged()))
     assert "Deterministic models: PGD-100 with 5 restart(s)" in text
     assert "Square attack with 1000 queries" in text and "AutoAttack (ART 1.20.1" in text
-    assert "100 steps and 5 restarts" in text and "5,000 queries and 5 restarts" in text
+    assert "100 steps and 5 restarts" in text and "5,000 queries run once" in text
     assert "AutoAttack (ART" not in budget_sentence(asdict(AuditConfig()))

@@ -223,6 +223,107 @@ def test_report_only_rewrites_the_readme_from_a_full_runs_summary(tmp_path):
     assert "30 of 30 rounds" in text and "100%" in text
     assert "Not yet run in full: AlexNet, ConvNet, Linear-Regression, VOneAlexNet" in text
     assert "--report-only" in text and (tmp_path / "tables.md").is_file()
+    # The rewritten summary has today's fields (an older file lacked them: their defaults)
+    config = json.loads((tmp_path / "summary.json").read_text())["config"]
+    assert config["seed"] == 0 and config["limit"] is None and config["models"] == ["basic-cnn"]
     with pytest.raises(SystemExit):
         main(["reproduce", "--report-only", "--out", str(tmp_path / "none"), "--bogus"])
     assert main(["reproduce", "--report-only", "--out", str(tmp_path / "none")]) == 2
+
+
+TINY = ["--limit", "20", "--rounds", "1", "--sweep-limit", "10"]
+TINY += ["--finetune-train-limit", "32", "--finetune-eval-limit", "20"]
+
+
+class Computing(Exception):
+    """Raised by a stand-in for ``reproduce``: the command got past its checks."""
+
+
+@pytest.fixture
+def no_computing(monkeypatch):
+    """``reproduce`` replaced by a stand-in that records its call and computes nothing."""
+    calls = []
+
+    def fake(config, on_progress=None, state_dir=None, **options):
+        calls.append({"config": config, "state_dir": state_dir})
+        raise Computing
+
+    monkeypatch.setattr("vonedemo.reproduce.reproduce", fake)
+    return calls
+
+
+def test_merge_refuses_a_saved_run_with_other_settings_before_computing(
+    tmp_path, no_computing, capsys
+):
+    from dataclasses import asdict
+
+    from vonedemo.reproduce import ReproduceConfig
+
+    saved = asdict(ReproduceConfig(models=("mlp",), limit=20, rounds=1, sweep_limit=10))
+    saved |= {"finetune_train_limit": 32, "finetune_eval_limit": 20}
+    del saved["finetune_gradient"]  # an older file: the field came later, its runs used "raw"
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"config": saved, "models": {}}))
+    before = summary.read_bytes()
+    argv = ["reproduce", "--models", "basic-cnn", *TINY, "--out", str(tmp_path), "--merge"]
+    for other, field in (
+        (["--rounds", "2"], "rounds"),
+        (["--finetune-gradient", "repaired"], "finetune_gradient"),
+        (["--seed", "1"], "seed"),
+    ):
+        assert main([*argv, *other]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: --merge:") and "\n" not in err
+        assert f"{field} (saved" in err and err.count("(saved") == 1  # only that one named
+    assert not no_computing and summary.read_bytes() == before
+    # The same settings (the missing field read as its default): on to computing
+    with pytest.raises(Computing):
+        main(argv)
+    # A setting that changes no figure does not stop a merge
+    summary.write_text(json.dumps({"config": {**saved, "record_in_manifest": False}}))
+    with pytest.raises(Computing):
+        main(argv)
+    assert len(no_computing) == 2
+    # --state-dir names where --resume keeps its states; alone it is a mistake
+    assert main([*argv, "--state-dir", str(tmp_path / "state")]) == 2
+    assert "--state-dir needs --resume" in capsys.readouterr().err
+
+
+def test_reproduce_default_out_is_the_committed_results_only_with_full(
+    tmp_path, monkeypatch, no_computing
+):
+    monkeypatch.chdir(tmp_path)
+    for argv, out in ((["--full"], "results"), ([], "runs/reproduce")):
+        with pytest.raises(Computing):
+            main(["reproduce", *argv, "--resume"])
+        assert no_computing.pop()["state_dir"] == Path(out) / "finetune-state"
+    with pytest.raises(Computing):  # an explicit --out wins
+        main(["reproduce", "--full", "--resume", "--out", "elsewhere"])
+    assert no_computing.pop()["state_dir"] == Path("elsewhere") / "finetune-state"
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_a_quick_merge_names_every_model_and_keeps_states_in_state_dir(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # a quick run's default --out: runs/reproduce
+    out = tmp_path / "runs" / "reproduce"
+    assert main(["reproduce", "--models", "mlp", *TINY]) == 0
+    assert json.loads((out / "summary.json").read_text())["config"]["models"] == ["mlp"]
+    assert not (tmp_path / "results").exists()
+    state = tmp_path / "state"
+    argv = ["reproduce", "--models", "basic-cnn", *TINY, "--merge"]
+    assert main([*argv, "--resume", "--state-dir", str(state)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["models"]) == ["basic-cnn", "mlp"]  # registry order
+    assert summary["config"]["models"] == ["basic-cnn", "mlp"]
+    assert (state / "basic-cnn-finetune.pt").is_file()
+    assert (state / "basic-cnn-tables.json").is_file()
+    assert not (out / "finetune-state").exists()
+    # Other settings: refused at once, the saved run untouched
+    before = (out / "summary.json").read_bytes()
+    capsys.readouterr()
+    assert main([*argv, "--rounds", "2"]) == 2
+    assert capsys.readouterr().err.startswith("error: --merge:")
+    assert (out / "summary.json").read_bytes() == before

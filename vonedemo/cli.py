@@ -27,19 +27,17 @@ from .api import (
 from .attacks import RUNNER_UP, target_classes
 from .bars import Bar, StageBars, step_callback
 from .checkpoints import CheckpointError, load_pretrained
+from .cli_audit import add_audit_parser
+from .cli_support import CLIError, add_device, add_ray, eps_argument
 from .data import DataError, DataUnavailableError, load_mnist
 from .device import resolve_device
 from .evaluation import accuracy, predict
 from .models import STUDY_MODELS, UnknownNameError
-from .parallel import LOCAL_RAY, Job, JobsFailed, run_jobs
+from .parallel import JobsFailed
 from .runtime import tune_allocator
 from .study import STUDY_EPS
 from .training import FinetuneConfig, TrainConfig
 from .vone import GRADIENT_MODES
-
-
-class CLIError(Exception):
-    pass
 
 
 def _add_model_source(p: argparse.ArgumentParser) -> None:
@@ -52,39 +50,6 @@ def _load_model(args: argparse.Namespace, **options):
     if args.checkpoint is not None:
         return load_checkpoint(args.checkpoint, device=args.device, **options)
     return load_pretrained(args.model, device=args.device, **options)
-
-
-def _add_ray(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const=LOCAL_RAY,
-        metavar="ADDRESS",
-        help="run each model as a Ray task: alone, a local Ray started here; with ADDRESS, the "
-        "cluster there (started with `ray start --head`)",
-    )
-    p.add_argument(
-        "--ray-cpus", type=int, help="cores of the local Ray started by --ray (default: all)"
-    )
-
-
-def _add_device(p: argparse.ArgumentParser) -> None:
-    # Resolved in main(), not by argparse: a missing GPU ends with one "error:" line, no usage.
-    p.add_argument(
-        "--device",
-        default="auto",
-        help="where to compute: auto (a CUDA GPU when present, else the CPU), cpu, cuda, cuda:N",
-    )
-
-
-def _eps(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"eps must be a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"eps must be in [0, 1], got {text}")
-    return value
 
 
 def _target(text: str) -> int | str:
@@ -353,9 +318,37 @@ def _reproduce_report_only(args: argparse.Namespace) -> int:
     return 0
 
 
+QUICK_REPRODUCE_OUT = Path("runs/reproduce")  # git-ignored: a quick run never overwrites
+FULL_REPRODUCE_OUT = Path("results")  # the committed full run
+
+
+def _check_merge(args: argparse.Namespace, config) -> None:
+    """With --merge, refuse (before computing anything) a summary.json in --out made with
+    other settings: its figures and these could not share one table."""
+    from dataclasses import asdict
+
+    from .reproduce import config_differences
+
+    saved = args.out / "summary.json"
+    if not (args.merge and saved.is_file()):
+        return
+    try:
+        earlier = json.loads(saved.read_text()).get("config", {})
+    except (OSError, ValueError, AttributeError) as e:
+        raise CLIError(f"--merge: cannot read {saved}: {e}") from e
+    differences = config_differences(earlier, asdict(config))
+    if differences:
+        raise CLIError(
+            f"--merge: {saved} was made with other settings: {'; '.join(differences)} "
+            "(run with the same settings, or choose another --out)"
+        )
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduce import ReproduceConfig, reproduce, update_readme, write_outputs
 
+    if args.out is None:
+        args.out = FULL_REPRODUCE_OUT if args.full else QUICK_REPRODUCE_OUT
     options = {"limit": args.limit, "seed": args.seed, "skip_finetune": args.skip_finetune}
     options["finetune_gradient"] = args.finetune_gradient
     if args.models:
@@ -371,13 +364,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     config = ReproduceConfig.full(**options) if args.full else ReproduceConfig(**options)
     if args.report_only:
         return _reproduce_report_only(args)
+    if args.state_dir is not None and not args.resume:
+        raise CLIError("--state-dir needs --resume")
+    _check_merge(args, config)
+    state_dir = (args.state_dir or args.out / "finetune-state") if args.resume else None
     bars = StageBars(close_when_finished=True)
     failed = None
     try:
         report = reproduce(
             config,
             bars,
-            state_dir=args.out / "finetune-state" if args.resume else None,
+            state_dir=state_dir,
             device=args.device,
             ray=args.ray,
             ray_cpus=args.ray_cpus,
@@ -389,6 +386,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.merge and previous.is_file():
         from .reproduce import Reproduction
 
+        _check_merge(args, config)  # unless another run wrote there meanwhile, it passes
         report = report.merged_into(Reproduction.from_dict(json.loads(previous.read_text())))
     written = write_outputs(report, args.out)
     if not any(p.suffix == ".png" for p in written):
@@ -403,129 +401,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     print(tables_markdown(report))
     print("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in report.timings.items()))
     print(f"wrote {len(written)} files to {args.out}")
-    if failed is not None:
-        print(f"error: {failed}", file=sys.stderr)
-        return 1
-    return 0
-
-
-AUDIT_INTRO = (
-    "The study measured its VOneNets with one FGSM step through the raw complex-cell gradient. "
-    "Here every model meets a ladder of attacks on the same images — the study's FGSM, FGSM with "
-    "the repaired gradient, FGSM averaged over noise draws (EOT), PGD with EOT, PGD with the noise "
-    "off or fixed, and transfer from a twin — and counts an image as robust only if it survives "
-    "all of them. The last column tests the NaN hypothesis: the share of the study's input-gradient "
-    "entries that are NaN or infinite, and of images its FGSM moved at all.\n\n"
-)
-
-
-def cmd_audit(args: argparse.Namespace) -> int:
-    from .audit import (
-        AuditConfig,
-        CraftedImages,
-        audit_job,
-        audit_model,
-        audit_to_dict,
-        headline_markdown,
-        locked,
-        merge_reports,
-        refresh_derived_checks,
-        write_audit,
-    )
-
-    overrides = {
-        k: v
-        for k, v in {
-            "limit": args.limit,
-            "pgd_steps": args.pgd_steps,
-            "pgd_restarts": args.pgd_restarts,
-            "cascade_from_eot": args.cascade_from_eot,
-            "pgd_eot": args.pgd_eot,
-            "curve_limit": args.curve_limit,
-            "curve_repeats": args.curve_repeats,
-            "doubling_limit": args.doubling_limit,
-            "curve_pgd_steps": args.curve_pgd_steps,
-            "eot_samples": tuple(args.eot) if args.eot else None,
-            "eps": tuple(args.eps) if args.eps else None,
-        }.items()
-        if v is not None
-    }
-    if args.pgd_step_size is not None:
-        overrides["pgd_step_size"] = (
-            None if args.pgd_step_size == "auto" else _eps(args.pgd_step_size)
-        )
-    if args.square_queries is not None:
-        overrides["square_queries"] = args.square_queries
-    if args.autoattack is not None:
-        overrides["autoattack"] = args.autoattack
-    config = AuditConfig.converged(**overrides) if args.converged else AuditConfig(**overrides)
-    test = load_mnist("test")
-    cache: dict = {}
-
-    def load(name: str):
-        if name not in cache:
-            cache[name] = create_model(name, pretrained=True, device=args.device)
-        return cache[name]
-
-    bars = StageBars()
-    crafted = CraftedImages()  # one run: a twin's PGD crafting serves its partner's transfer
-    report = None
-    if args.report_only:
-        saved = args.out / "audit.json"
-        if not saved.is_file():
-            raise CLIError(f"--report-only: no {saved} yet")
-        report = refresh_derived_checks(json.loads(saved.read_text()))
-        written = write_audit(report, args.out)
-
-    def keep(finished: dict) -> None:
-        # Written after every model: a long audit keeps what it has.
-        nonlocal report, written
-        report = audit_to_dict([finished[n] for n in args.models if n in finished], config)
-        with locked(args.out):
-            saved = args.out / "audit.json"
-            if args.merge and saved.is_file():
-                report = merge_reports(json.loads(saved.read_text()), report)
-            written = write_audit(report, args.out)
-
-    finished: dict = {}
-    failed = None
-    if args.ray and not args.report_only:
-        device = str(args.device)
-        jobs = [
-            Job(name, audit_job, (name, config, device), gpu=device.startswith("cuda"))
-            for name in args.models
-        ]
-
-        def done(name: str, result, count: int, total: int) -> None:
-            finished[name] = result
-            keep(finished)
-            print(f"audit {name}: done ({count}/{total})", file=sys.stderr)
-
-        try:
-            run_jobs(jobs, ray=args.ray, num_cpus=args.ray_cpus, on_done=done)
-        except JobsFailed as e:
-            failed = e
-    for name in [] if args.report_only or args.ray else args.models:
-        finished[name] = audit_model(name, load, test, config, bars, crafted=crafted)
-        bars.close()
-        keep(finished)
-    if report is None:
-        raise CLIError(f"no model finished: {failed}")
-    print(headline_markdown(report))
-    print(f"wrote {len(written)} files to {args.out}")
-    if args.readme:
-        from .reproduce import update_readme_block
-
-        update_readme_block(
-            args.readme,
-            "audit",
-            AUDIT_INTRO
-            + headline_markdown(report)
-            + f"\nEvery attack, check and curve: `{args.out.as_posix()}/audit.md`, `audit.json`, "
-            f"`strongest_curves.html`. Generated by `python -m vonedemo audit` "
-            f"(settings in `{args.out.as_posix()}/audit.json`).\n",
-            heading="Is VOneNet's robustness real?",
-        )
     if failed is not None:
         print(f"error: {failed}", file=sys.stderr)
         return 1
@@ -564,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--adversarial", choices=["pgd", "fgsm"], help="adversarial training (Madry-style)"
     )
-    p.add_argument("--adv-eps", type=_eps, default=0.3)
+    p.add_argument("--adv-eps", type=eps_argument, default=0.3)
     p.add_argument("--adv-steps", type=int, default=10)
     p.add_argument("--adv-step-size", type=float, default=0.05)
     p.add_argument(
@@ -579,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("finetune", help="the study's FGSM fine-tuning, round by round")
     _add_model_source(p)
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--eps", type=_eps, default=0.35)
+    p.add_argument("--eps", type=eps_argument, default=0.35)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--train-limit", type=int, default=1000)
@@ -591,7 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "reproduce", help="the study's tables and fine-tuning curves, ours beside theirs"
     )
-    p.add_argument("--out", type=Path, default=Path("results"))
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"where the reports go (default: {FULL_REPRODUCE_OUT} with --full, "
+        f"else {QUICK_REPRODUCE_OUT})",
+    )
     p.add_argument(
         "--limit", type=int, default=None, help="test images for the tables (default: all)"
     )
@@ -623,8 +504,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="keep each model's fine-tuning state in --out/finetune-state after every round, "
-        "and continue a killed run from there",
+        help="keep each model's fine-tuning state (and its finished table row) in --state-dir "
+        "after every round, and continue a killed run from there",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where --resume keeps the fine-tuning states (default: --out/finetune-state)",
     )
     p.add_argument("--skip-finetune", action="store_true")
     p.add_argument("--seed", type=int, default=0)
@@ -637,76 +524,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="run nothing: rewrite the reports (and --readme) from --out's summary.json",
     )
     p.add_argument(
-        "--merge", action="store_true", help="keep other models' results already in --out"
-    )
-    _add_ray(p)
-    p.set_defaults(func=cmd_reproduce)
-
-    from .audit import AuditConfig
-
-    defaults = AuditConfig()
-    p = sub.add_parser(
-        "audit", help='"is it real?": adaptive attacks, worst case per image, sanity checks'
-    )
-    p.add_argument("--models", nargs="+", choices=list_models(), default=list(STUDY_MODELS))
-    p.add_argument("--limit", type=int, help=f"test images (default {defaults.limit})")
-    p.add_argument("--out", type=Path, default=Path("results/audit"))
-    p.add_argument(
-        "--eps", type=_eps, nargs="+", help=f"headline eps values (default {defaults.eps})"
-    )
-    p.add_argument(
-        "--eot",
-        type=int,
-        nargs="+",
-        help=f"FGSM EOT sample counts (default {defaults.eot_samples})",
-    )
-    p.add_argument("--pgd-steps", type=int)
-    p.add_argument(
-        "--pgd-step-size",
-        help=f"PGD step size, or 'auto' for 2.5·eps/steps (default {defaults.pgd_step_size})",
-    )
-    p.add_argument("--pgd-restarts", type=int)
-    p.add_argument(
-        "--cascade-from-eot",
-        type=int,
-        help="EOT count from which the costliest rungs attack only the survivors (0: off)",
-    )
-    p.add_argument("--pgd-eot", type=int)
-    p.add_argument("--curve-limit", type=int)
-    p.add_argument("--curve-repeats", type=int)
-    p.add_argument("--curve-pgd-steps", type=int)
-    p.add_argument("--doubling-limit", type=int)
-    p.add_argument(
-        "--square-queries",
-        type=int,
-        help="the gradient-free rung: Square attack queries per image (default 0: none)",
-    )
-    p.add_argument(
-        "--autoattack",
-        action=argparse.BooleanOptionalAction,
-        help="cross-check with AutoAttack (ART) on the deterministic models (on with --converged)",
-    )
-    p.add_argument(
-        "--converged",
-        action="store_true",
-        help="budgets that converge: PGD-100 x 5 restarts (deterministic models), PGD-20 EOT-8 "
-        "on survivors (noisy ones), Square with 1,000 queries, AutoAttack; options given "
-        "override them",
-    )
-    p.add_argument("--readme", type=Path, help="also update this README's generated audit section")
-    _add_ray(p)
-    p.add_argument(
-        "--report-only",
-        action="store_true",
-        help="run nothing: rewrite the reports (and --readme) from --out's audit.json, "
-        "re-deriving the checks that need only its curves",
-    )
-    p.add_argument(
         "--merge",
         action="store_true",
-        help="keep other models already in --out (same settings; parallel runs merge safely)",
+        help="keep other models' results already in --out (refused, before computing, if "
+        "they were made with other settings)",
     )
-    p.set_defaults(func=cmd_audit)
+    add_ray(p)
+    p.set_defaults(func=cmd_reproduce)
+
+    add_audit_parser(sub)
 
     p = sub.add_parser(
         "predict", help="every model's answer on pictures of your own digits (PNG, JPEG, WebP)"
@@ -741,19 +567,19 @@ def build_parser() -> argparse.ArgumentParser:
             help="a targeted attack: a class 0-9, or runner-up (each digit's second most likely)",
         )
         if name == "evaluate":
-            p.add_argument("--eps", type=_eps, nargs="+", default=[0.35])
+            p.add_argument("--eps", type=eps_argument, nargs="+", default=[0.35])
             p.add_argument("--eot", type=int, default=1, help="gradient samples averaged (EOT)")
             p.add_argument("--limit", type=int, default=1000, help="test images")
             p.add_argument("--json", type=Path, help="also write the numbers as JSON")
         else:
-            p.add_argument("--eps", type=_eps, default=0.35)
+            p.add_argument("--eps", type=eps_argument, default=0.35)
             p.add_argument("--n", type=int, default=16, help="digits in the grid")
             p.add_argument("--out", type=Path, required=True, help="PNG file to write")
             p.add_argument("--image", type=Path, help="attack a picture of your own digit instead")
 
         p.set_defaults(func=func)
     for command in sub.choices.values():  # every command computes somewhere
-        _add_device(command)
+        add_device(command)
     return parser
 
 

@@ -52,10 +52,10 @@ class AutoAttackConfig:
 
     def describe(self) -> str:
         """The budget in words, for the reports."""
+        runs = "once" if self.square_restarts == 1 else f"{self.square_restarts} times"
         return (
             f"APGD-CE and APGD-DLR with {self.apgd_steps} steps and {self.apgd_restarts} "
-            f"restarts, DeepFool, Square with {self.square_queries:,} queries and "
-            f"{self.square_restarts} restarts"
+            f"restarts, DeepFool, Square with {self.square_queries:,} queries run {runs}"
         )
 
 

@@ -258,7 +258,14 @@ def get_spec(name: str) -> ModelSpec:
         ) from None
 
 
+# A study baseline after the study's 30 rounds of FGSM fine-tuning (an audit target):
+# "alexnet" + FINETUNED_SUFFIX.
+FINETUNED_SUFFIX = "+fgsm-ft"
+
+
 def model_label(name: str) -> str:
+    if name.endswith(FINETUNED_SUFFIX):
+        return f"{get_spec(name.removesuffix(FINETUNED_SUFFIX)).label}, FGSM-fine-tuned"
     return get_spec(name).label
 
 

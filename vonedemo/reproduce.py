@@ -57,6 +57,46 @@ class ReproduceConfig:
         return cls(**{**base, **overrides})
 
 
+# Settings that change no figure in a report: runs that differ only in these merge. ``models``
+# says which models ran; ``record_in_manifest`` only decides whether full-test-set figures are
+# also copied into checkpoints/manifest.json.
+RESULT_NEUTRAL_FIELDS = ("models", "record_in_manifest")
+
+
+def _plain(value):
+    """``value`` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def normalised_config(config: dict, models: list[str] | None = None) -> dict:
+    """A saved run's config in today's shape: a field added since the file was written takes
+    its default today (the setting runs used before the field existed). With ``models`` (the
+    ones in the file's table) its ``models`` name each of them too, in registry order (an
+    older merge kept only the last run's)."""
+    normal = {**_plain(asdict(ReproduceConfig())), **_plain(dict(config))}
+    if models is not None:
+        named = dict.fromkeys(config.get("models", ()))
+        normal["models"] = list(merge_in_registry_order(named, dict.fromkeys(models)))
+    return normal
+
+
+def config_differences(saved: dict, config: dict) -> list[str]:
+    """The settings in which a saved run's config and ``config`` differ, each with both values,
+    leaving out :data:`RESULT_NEUTRAL_FIELDS`; empty when their results can be merged."""
+    saved, config = normalised_config(saved), normalised_config(config)
+    missing = object()  # a field today's settings no longer have
+
+    def shown(value) -> str:
+        return "no such setting" if value is missing else repr(value)
+
+    differences = []
+    for key in dict.fromkeys([*config, *saved]):
+        before, now = saved.get(key, missing), config.get(key, missing)
+        if key not in RESULT_NEUTRAL_FIELDS and before != now:
+            differences.append(f"{key} (saved {shown(before)}, this run {shown(now)})")
+    return differences
+
+
 @dataclass
 class Reproduction:
     config: dict
@@ -69,20 +109,24 @@ class Reproduction:
 
     @classmethod
     def from_dict(cls, data: dict) -> Reproduction:
+        models = dict(data.get("models", {}))
         return cls(
-            config=data.get("config", {}),
-            models=dict(data.get("models", {})),
+            config=normalised_config(data.get("config", {}), list(models)),
+            models=models,
             timings=dict(data.get("timings", {})),
             environment=dict(data.get("environment", {})),
         )
 
     def merged_into(self, earlier: Reproduction) -> Reproduction:
-        """Earlier results for other models, these for the models run now (registry order)."""
+        """Earlier results for other models, these for the models run now (registry order);
+        the config names every model in the merged table. Callers check first that both runs
+        had the same settings (:func:`config_differences`)."""
         models = merge_in_registry_order(earlier.models, self.models)
         timings = {**earlier.timings}
         for k, v in self.timings.items():
             timings[k] = timings.get(k, 0.0) + v
-        return Reproduction(self.config, models, timings, self.environment)
+        config = {**self.config, "models": list(models)}
+        return Reproduction(config, models, timings, self.environment)
 
 
 def reproduce_model(

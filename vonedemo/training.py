@@ -85,18 +85,36 @@ class FinetuneConfig:
 ROUND_STATE_FORMAT = "vonedemo-finetune-state-1"
 
 
-def _read_round_state(path: str | Path, config: FinetuneConfig) -> dict | None:
-    """A fine-tuning run's saved state, or None when there is none yet. Read without unpickling
-    code; a file of another run (other settings) or of another kind is refused."""
-    path = Path(path)
-    if not path.is_file():
-        return None
+def _load_round_state(path: Path) -> dict:
+    """A fine-tuning state file, read without unpickling code; a damaged or foreign file is
+    refused with its name."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a damaged or foreign file: say which, never run from it
         raise ValueError(f"{path}: not a readable fine-tuning state ({type(e).__name__})") from e
     if not isinstance(state, dict) or state.get("format") != ROUND_STATE_FORMAT:
         raise ValueError(f"{path}: not a vonedemo fine-tuning state")
+    return state
+
+
+def read_round_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The model weights after the last finished round of a saved fine-tuning run."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no fine-tuning state; run `python -m vonedemo reproduce --full --resume` "
+            "first, or point to its state folder"
+        )
+    return _load_round_state(path)["model"]
+
+
+def _read_round_state(path: str | Path, config: FinetuneConfig) -> dict | None:
+    """A fine-tuning run's saved state, or None when there is none yet. A file of another run
+    (other settings) or of another kind is refused."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    state = _load_round_state(path)
     if state.get("config") != asdict(config):
         raise ValueError(
             f"{path}: holds a run with other settings; remove it or use the same settings"

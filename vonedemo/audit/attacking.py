@@ -161,7 +161,10 @@ def run_attack(
     outcomes, batches = [], []
     start = time.perf_counter()
     device = model_device(crafted_on)
-    for i, (images, labels) in enumerate(data.batches(batch_size, device=device)):
+    # AutoAttack runs on every image in one call: the library batches inside it, and its Square
+    # loops in Python once per call, so fewer calls cost far less.
+    size = max(len(data), 1) if attack == "autoattack" else batch_size
+    for i, (images, labels) in enumerate(data.batches(size, device=device)):
         adv = (
             cached[0][i]
             if cached is not None

@@ -61,6 +61,27 @@ def refresh_derived_checks(report: dict) -> dict:
     return report
 
 
+def cascade_check(rung: Rung, outcome: AttackOutcome, eps: float, slack: float) -> dict:
+    """A gradient-free or transfer rung that ran last, on the images every other rung left
+    standing: if it breaks more of them than sampling noise allows (at least 1 point of all the
+    images), it found what the gradient missed, and the gradient is suspect."""
+    kind = "gradient-free" if rung.gradient_free else "transfer"
+    standing = max(outcome.attacked, 0)
+    broken = standing - int(outcome.correct.sum())
+    share = 100 * broken / max(len(outcome.correct), 1)
+    return check(
+        f"white-box ≤ {kind} (eps {eps})",
+        share <= max(1.0, slack),
+        f"Of the {standing} images every earlier attack left standing, the {kind} attack broke "
+        f"{broken} ({share:.1f} points of all images): "
+        + (
+            "it found what the gradient missed, so the gradient is masked."
+            if share > max(1.0, slack)
+            else "nothing the gradient attacks had missed."
+        ),
+    )
+
+
 def sanity_checks(
     model: nn.Module,
     data: MNISTData,
@@ -128,6 +149,9 @@ def sanity_checks(
                     f"Best white-box {100 * white:.1f}% vs transfer {100 * transfer[0].accuracy:.1f}%.",
                 )
             )
+        for rung, o in results:
+            if rung.on_survivors and (rung.gradient_free or rung.transfer_from is not None):
+                checks.append(cascade_check(rung, o, eps, slack))
         reference = [o for rung, o in standalone if rung.cross_check]
         if reference:
             ours = min(o.accuracy for _, o in white_box)

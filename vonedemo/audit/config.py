@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..attacks.pgd import default_step_size
+from ..crosscheck import AutoAttackConfig
 
 # Transfer sources for models outside the study's twin pairs.
 TRANSFER_SOURCE = {"madry-cnn": "basic-cnn", "vone-basic-cnn-2.5deg": "basic-cnn"}
@@ -42,6 +43,15 @@ class AuditConfig:
     deterministic_pgd_restarts: int | None = None
     # Noisy models: PGD with EOT attacks only the images every cheaper rung left standing.
     stochastic_pgd_on_survivors: bool = False
+    # The Square rung and the transfer rung attack only what every other rung left standing
+    # (they run last); their checks then ask whether they break any image the rest missed.
+    square_on_survivors: bool = False
+    transfer_on_survivors: bool = False
+    # EOT samples per PGD step on a noisy model's curves (None: pgd_eot). The curves serve the
+    # shape checks only; the headline numbers come from the ladder.
+    curve_eot: int | None = None
+    # AutoAttack's budget, recorded with the report so that it describes what ran.
+    autoattack_budget: AutoAttackConfig = AutoAttackConfig()
     batch_size: int = 250
     seed: int = 0
 
@@ -50,13 +60,20 @@ class AuditConfig:
             raise ValueError("limits must be positive")
         if self.square_queries < 0:
             raise ValueError(f"square_queries must be >= 0, got {self.square_queries}")
+        if self.curve_eot is not None and self.curve_eot < 1:
+            raise ValueError(f"curve_eot must be >= 1, got {self.curve_eot}")
+        if isinstance(self.autoattack_budget, dict):  # read back from a report's JSON
+            object.__setattr__(
+                self, "autoattack_budget", AutoAttackConfig(**self.autoattack_budget)
+            )
 
     @classmethod
     def converged(cls, **overrides) -> AuditConfig:
         """Budgets that converge: PGD-100 with 5 restarts and the doubling check on all
         1,000 images for deterministic models; PGD-20 with EOT-8 on the survivors of every
-        cheaper rung for noisy ones; the Square attack with 1,000 queries for everyone; AutoAttack
-        as the cross-check on deterministic models."""
+        cheaper rung for noisy ones; the Square attack with 1,000 queries and the transfer
+        attack, each on what every other rung left standing; AutoAttack as the cross-check on
+        deterministic models, its Square run once (as AutoAttack's standard version does)."""
         base = {
             "pgd_steps": 20,
             "pgd_restarts": 1,
@@ -65,9 +82,13 @@ class AuditConfig:
             "deterministic_pgd_steps": 100,
             "deterministic_pgd_restarts": 5,
             "stochastic_pgd_on_survivors": True,
+            "square_on_survivors": True,
+            "transfer_on_survivors": True,
+            "curve_eot": 2,
             "doubling_limit": 1000,
             "square_queries": 1000,
             "autoattack": True,
+            "autoattack_budget": AutoAttackConfig(square_restarts=1),
         }
         return cls(**{**base, **overrides})
 
@@ -91,10 +112,15 @@ def pgd_step(config: AuditConfig, eps: float, steps: int) -> float:
 
 
 def strongest_options(
-    config: AuditConfig, stochastic: bool, steps: int | None = None, eps: float = 0.35
+    config: AuditConfig,
+    stochastic: bool,
+    steps: int | None = None,
+    eps: float = 0.35,
+    eot: int | None = None,
 ) -> dict:
     """The options of the strongest single attack: PGD with the repaired gradient, one
-    restart, and EOT on noisy models (the curves, the transfer crafting, the doubling check)."""
+    restart, and EOT on noisy models (``eot`` draws per step, default ``pgd_eot``) — the
+    curves, the transfer crafting, the doubling check."""
     steps = steps or config.pgd_steps
     opts = {
         "steps": steps,
@@ -104,5 +130,5 @@ def strongest_options(
         "seed": config.seed,
     }
     if stochastic:
-        opts["eot_samples"] = config.pgd_eot
+        opts["eot_samples"] = eot or config.pgd_eot
     return opts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -57,8 +57,9 @@ def build_ladder(
     transfer_stochastic: bool = False,
 ) -> tuple[Rung, ...]:
     """Every rung at ``eps``, in the order they run (and are reported): the standalone
-    white-box rungs, the transfer from ``transfer_from`` (if any), then the cascaded rungs,
-    cheapest first, so the costly EOT ones see the fewest images."""
+    white-box rungs, Square, AutoAttack and the transfer from ``transfer_from`` (if any) when
+    they run on all images, then the cascaded rungs, cheapest first, so the costly ones see the
+    fewest images."""
     pgd = {
         "steps": config.pgd_steps,
         "step_size": pgd_step(config, eps, config.pgd_steps),
@@ -109,27 +110,40 @@ def build_ladder(
     else:
         ladder.append(Rung(f"PGD-{config.pgd_steps}", "pgd", {**pgd, "gradient": "repaired"}))
     ladder += [r for r in late if r.standalone]
+    square = None
     if config.square_queries:
         # No gradient at all: no masking can hide from it (Carlini et al. 2019).
-        ladder.append(
-            Rung(
-                f"Square, {config.square_queries} queries (gradient-free)",
-                "square",
-                {"queries": config.square_queries, "seed": config.seed},
-            )
+        square = Rung(
+            f"Square, {config.square_queries} queries (gradient-free)"
+            + (SURVIVORS if config.square_on_survivors else ""),
+            "square",
+            {"queries": config.square_queries, "seed": config.seed},
+            on_survivors=config.square_on_survivors,
         )
+        if square.standalone:
+            ladder.append(square)
     if config.autoattack and not stochastic:
-        ladder.append(Rung(AUTOATTACK, "autoattack", {"seed": config.seed}))
+        budget = asdict(config.autoattack_budget)
+        ladder.append(Rung(AUTOATTACK, "autoattack", {"seed": config.seed, **budget}))
+    transfer = None
     if transfer_from is not None:
-        ladder.append(
-            Rung(
-                f"transfer from {transfer_from}",
-                "pgd",
-                strongest_options(config, transfer_stochastic, eps=eps),
-                transfer_from=transfer_from,
-            )
+        transfer = Rung(
+            f"transfer from {transfer_from}" + (SURVIVORS if config.transfer_on_survivors else ""),
+            "pgd",
+            strongest_options(config, transfer_stochastic, eps=eps),
+            on_survivors=config.transfer_on_survivors,
+            transfer_from=transfer_from,
         )
+        if transfer.standalone:
+            ladder.append(transfer)
+    # The cascade, cheapest first, so the costly rungs see the fewest images: the transfer
+    # (one crafting on another model), PGD with EOT, then Square, which needs many queries
+    # per image and asks whether anything was left that no gradient found.
     survivors = [r for r in late if r.on_survivors]
+    if transfer is not None and transfer.on_survivors:
+        survivors.append(transfer)
     if stochastic and config.stochastic_pgd_on_survivors:
-        survivors.append(pgd_eot)  # the costliest rung last: it sees the fewest images
+        survivors.append(pgd_eot)
+    if square is not None and square.on_survivors:
+        survivors.append(square)
     return tuple(ladder + survivors)

@@ -59,7 +59,14 @@ def budget_sentence(config: dict) -> str:
         f"Budgets: FGSM with EOT {eot}; PGD-{config['pgd_steps']} ({step_text}, random start, "
         f"{config['pgd_restarts']} restart(s), EOT {config['pgd_eot']} per step on noisy models); "
         f"curves on {config['curve_limit']} images × {config['curve_repeats']} repeats with "
-        f"PGD-{config['curve_pgd_steps']}; doubling check on {config['doubling_limit']} images."
+        f"PGD-{config['curve_pgd_steps']}"
+        + (
+            f" (EOT {config['curve_eot']} per step on noisy models: the curves serve the shape "
+            "checks)"
+            if config.get("curve_eot")
+            else ""
+        )
+        + f"; doubling check on {config['doubling_limit']} images."
     )
     det_steps, det_restarts = (
         config.get("deterministic_pgd_steps"),
@@ -74,12 +81,20 @@ def budget_sentence(config: dict) -> str:
         text += " Noisy models: PGD with EOT on the images every cheaper rung left standing."
     if config.get("square_queries"):
         text += (
-            f" Gradient-free: the Square attack with {config['square_queries']} queries per image."
+            f" Gradient-free: the Square attack with {config['square_queries']} queries per image"
+            + (
+                ", last, on what every other rung left standing."
+                if config.get("square_on_survivors")
+                else "."
+            )
         )
+    if config.get("transfer_on_survivors"):
+        text += " The transfer attack runs on what every earlier rung left standing."
     if config.get("autoattack"):
+        # Reports from before the budget was recorded ran the defaults of that time.
+        budget = AutoAttackConfig(**config.get("autoattack_budget", {}))
         text += (
-            f" Cross-check: AutoAttack ({LIBRARY}: {AutoAttackConfig().describe()}) on "
-            "deterministic models."
+            f" Cross-check: AutoAttack ({LIBRARY}: {budget.describe()}) on deterministic models."
         )
     if cascade:
         text += (

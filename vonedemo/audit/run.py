@@ -12,7 +12,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoints import load_pretrained
 from ..data import MNISTData, load_mnist
 from ..evaluation import accuracy
 from ..files import directory_lock
@@ -23,6 +22,7 @@ from .attacking import AttackOutcome, CraftedImages, run_attack, wilson_interval
 from .checks import sanity_checks
 from .config import TRANSFER_SOURCE, AuditConfig, strongest_options
 from .ladder import Rung, build_ladder
+from .targets import finetuned_base, target_loader
 
 ModelLoader = Callable[[str], nn.Module]
 
@@ -68,7 +68,7 @@ def audit_model(
     stochastic = is_stochastic(model)
     config = config.for_model(stochastic)  # the PGD budget follows the model's cost
     test = data.subset(config.limit)
-    source_name = twin_of(name) or TRANSFER_SOURCE.get(name)
+    source_name = twin_of(name) or TRANSFER_SOURCE.get(name) or finetuned_base(name)
     torch.manual_seed(config.seed)
     clean = accuracy(model, test)
     result = ModelAudit(name, stochastic, 100 * clean)
@@ -134,18 +134,17 @@ def audit_model(
     return result
 
 
-def audit_job(name: str, config: AuditConfig, device: str | None = None) -> ModelAudit:
+def audit_job(
+    name: str,
+    config: AuditConfig,
+    device: str | None = None,
+    state_dir: str | Path | None = None,
+) -> ModelAudit:
     """:func:`audit_model` as a self-contained job (a Ray task): it loads the test set and the
-    shipped models itself, on ``device``. Every rung seeds the generators, so the numbers equal
-    those of a run that audits all models in one process."""
-    models: dict[str, nn.Module] = {}
-
-    def load(model_name: str) -> nn.Module:
-        if model_name not in models:
-            models[model_name] = load_pretrained(model_name, device=device)[0]
-        return models[model_name]
-
-    return audit_model(name, load, load_mnist("test"), config)
+    models itself, on ``device`` (fine-tuned baselines from ``state_dir``). Every rung seeds
+    the generators, so the numbers equal those of a run that audits all models in one
+    process."""
+    return audit_model(name, target_loader(state_dir, device), load_mnist("test"), config)
 
 
 def accuracy_curves(
@@ -174,7 +173,9 @@ def accuracy_curves(
                     options
                     if options is not None
                     else {
-                        **strongest_options(config, stochastic, config.curve_pgd_steps, eps=eps),
+                        **strongest_options(
+                            config, stochastic, config.curve_pgd_steps, eps, config.curve_eot
+                        ),
                         "seed": config.seed + r,
                     }
                 )
