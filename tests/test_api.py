@@ -62,7 +62,7 @@ def test_unknown_names_raise_with_the_known_ones():
 
 def test_the_registries_list_in_their_order():
     assert vonedemo.list_models()[:4] == ["alexnet", "convnet", "basic-cnn", "mlp"]
-    assert vonedemo.list_attacks() == ["fgsm", "pgd", "square"]
+    assert vonedemo.list_attacks() == ["fgsm", "pgd", "square", "apgd"]
 
 
 def test_the_api_round_trips_a_model_and_attacks_it(tmp_path, test_data):

@@ -39,6 +39,7 @@ ATTACK_CASES = {
     "fgsm": {},
     "pgd": {"steps": 3, "step_size": 0.05},
     "square": {"queries": 10},
+    "apgd": {"steps": 3},
 }
 
 

@@ -368,6 +368,10 @@ def test_budgets_scale_with_the_models_cost():
     assert noisy[-1].gradient_free and noisy[-1].on_survivors
     assert deterministic[-1].gradient_free and deterministic[-1].on_survivors
     assert config.curve_eot == 2 and config.autoattack_budget.square_restarts == 1
+    apgd = [r for r in deterministic if r.attack == "apgd"]
+    assert [r.options["loss"] for r in apgd] == ["ce", "dlr"] and all(r.white_box for r in apgd)
+    assert all(r.options["steps"] == 100 and r.options["restarts"] == 5 for r in apgd)
+    assert not any(r.attack == "apgd" for r in noisy)
     # the default ladder is unchanged: the same budget for every model, PGD-EOT standalone
     plain = AuditConfig()
     assert plain.for_model(False) == plain

@@ -188,6 +188,49 @@ def test_a_killed_finetuning_run_resumes_to_the_same_curve(tmp_path, name):
     assert [r.round for r in resumed.rounds] == [0, 1, 2, 3]
     again = adversarial_finetune(model, train_set, test_set, config, state_file=state)
     assert again.curves() == whole  # a finished run resumes to its end at once
+    # A finished run keeps its weights and curve, not the optimizer it no longer needs.
+    saved = torch.load(state, weights_only=True)
+    assert "optimizer" not in saved and len(saved["rounds"]) == 4
+    assert torch.equal(
+        next(iter(saved["model"].values())), next(iter(resumed.model.state_dict().values()))
+    )
+
+
+def test_a_finished_runs_state_is_trimmed_and_an_unfinished_one_without_optimizer_refused(
+    tmp_path, test_data
+):
+    from vonedemo.data import load_mnist
+    from vonedemo.training import trim_finished_state
+
+    state = tmp_path / "run.pt"
+    config = FinetuneConfig(rounds=2, train_limit=32, eval_limit=20, batch_size=32)
+    model = tiny_model("basic-cnn")
+
+    def kill_after_round_1(progress):
+        if progress.done == 1:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        adversarial_finetune(
+            model,
+            load_mnist("train"),
+            test_data,
+            config,
+            on_round=kill_after_round_1,
+            state_file=state,
+        )
+    assert not trim_finished_state(state)  # unfinished: it still needs its optimizer
+    unfinished = torch.load(state, weights_only=True)
+    assert "optimizer" in unfinished
+    # A state saved before finished runs dropped it: trimmed once, then left alone.
+    finished = {**unfinished, "rounds": unfinished["rounds"] * 2}
+    torch.save(finished, state)
+    assert trim_finished_state(state) and not trim_finished_state(state)
+    assert "optimizer" not in torch.load(state, weights_only=True)
+    del unfinished["optimizer"]
+    torch.save(unfinished, state)
+    with pytest.raises(ValueError, match="without its optimizer"):
+        adversarial_finetune(model, load_mnist("train"), test_data, config, state_file=state)
 
 
 def test_a_state_file_of_other_settings_or_junk_is_refused(tmp_path, test_data):

@@ -119,7 +119,22 @@ def _read_round_state(path: str | Path, config: FinetuneConfig) -> dict | None:
         raise ValueError(
             f"{path}: holds a run with other settings; remove it or use the same settings"
         )
+    if "optimizer" not in state and len(state.get("rounds", ())) <= config.rounds:
+        raise ValueError(f"{path}: an unfinished run without its optimizer state cannot resume")
     return state
+
+
+def trim_finished_state(path: str | Path) -> bool:
+    """Drop the optimizer from the state of a run whose every round has finished, as runs now
+    save it (a third of the file for Adam); True when the file was rewritten."""
+    path = Path(path)
+    state = _load_round_state(path)
+    finished = len(state.get("rounds", ())) > state["config"]["rounds"]
+    if not finished or "optimizer" not in state:
+        return False
+    del state["optimizer"]
+    atomic_write(path, lambda f: torch.save(state, f))
+    return True
 
 
 def _check_positive(**values: int) -> None:
@@ -411,11 +426,12 @@ def adversarial_finetune(
             "format": ROUND_STATE_FORMAT,
             "config": asdict(config),
             "model": tuned.state_dict(),
-            "optimizer": optimizer.state_dict(),
             "rounds": [asdict(r) for r in rounds],
             "step": step,
             "rng": torch.get_rng_state(),
         }
+        if len(rounds) <= config.rounds:  # a finished run has nothing left to resume
+            state["optimizer"] = optimizer.state_dict()
         if model_device(tuned).type == "cuda":  # the GPU's own stream (PGD starts, dropout)
             state["cuda_rng"] = torch.cuda.get_rng_state(model_device(tuned))
         atomic_write(state_file, lambda f: torch.save(state, f))
@@ -431,7 +447,8 @@ def adversarial_finetune(
             report(rounds[0])
         else:  # resume after the last finished round
             tuned.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
+            if "optimizer" in saved:  # a finished run's state keeps only its weights and curve
+                optimizer.load_state_dict(saved["optimizer"])
             rounds.extend(RoundInfo(**r) for r in saved["rounds"])
             step = int(saved["step"])
             torch.set_rng_state(saved["rng"])

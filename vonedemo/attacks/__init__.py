@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 
 from ..models import UnknownNameError
+from .apgd import apgd
 from .base import (
     RUNNER_UP,
     GradientHealth,
@@ -32,6 +33,7 @@ _ATTACKS: dict[str, tuple[Attack, str]] = {
     "fgsm": (fgsm, "FGSM: one signed-gradient step of size eps (the study's attack)"),
     "pgd": (pgd, "PGD: iterated signed-gradient steps projected to the eps ball"),
     "square": (square, "Square: gradient-free random search on the output scores (black box)"),
+    "apgd": (apgd, "APGD: PGD with momentum and per-image adaptive step sizes (Auto-PGD)"),
 }
 
 
@@ -60,6 +62,7 @@ def create_attack(name: str, **options) -> Attack:
 
 __all__ = [
     "RUNNER_UP",
+    "apgd",
     "check_target",
     "target_classes",
     "GradientHealth",

@@ -170,8 +170,13 @@ def input_gradient(
     noise: NoiseMode | None = None,
     noise_seed: int = 0,
     on_logits: Callable[[torch.Tensor], None] | None = None,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """∇x CE(model(x), y), averaged over ``eot_samples`` forward/backward passes.
+
+    ``loss(logits, labels)`` (optional) replaces the cross-entropy: it returns each image's
+    loss [B], and the gradient is that of their sum. ``on_logits`` (optional) receives the
+    logits of the first pass.
 
     ``gradient``: the VOne complex cell's backward (``raw`` = the study's, ``repaired``).
     ``noise``: override VOne noise while computing the gradient (None = the model's own;
@@ -193,8 +198,11 @@ def input_gradient(
                 logits = model(x)
                 if wanted:
                     on_logits(logits.detach())
-                loss = F.cross_entropy(logits, labels.long(), reduction="sum")
-                (grad,) = torch.autograd.grad(loss, x)
+                if loss is None:
+                    value = F.cross_entropy(logits, labels.long(), reduction="sum")
+                else:
+                    value = loss(logits, labels.long()).sum()
+                (grad,) = torch.autograd.grad(value, x)
             total = total + grad
     return total / eot_samples
 

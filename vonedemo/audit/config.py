@@ -41,6 +41,11 @@ class AuditConfig:
     # attack: None gives them pgd_steps / pgd_restarts like the others.
     deterministic_pgd_steps: int | None = None
     deterministic_pgd_restarts: int | None = None
+    # APGD (Croce & Hein 2020, our own) on deterministic models, once with the cross-entropy
+    # and once with the DLR loss, this many steps and restarts each; 0 steps leaves it out.
+    # Its adaptive step finds what fixed-step PGD misses on models with some robustness.
+    apgd_steps: int = 0
+    apgd_restarts: int = 1
     # Noisy models: PGD with EOT attacks only the images every cheaper rung left standing.
     stochastic_pgd_on_survivors: bool = False
     # The Square rung and the transfer rung attack only what every other rung left standing
@@ -60,6 +65,8 @@ class AuditConfig:
             raise ValueError("limits must be positive")
         if self.square_queries < 0:
             raise ValueError(f"square_queries must be >= 0, got {self.square_queries}")
+        if self.apgd_steps < 0 or self.apgd_restarts < 1:
+            raise ValueError("apgd_steps must be >= 0 and apgd_restarts >= 1")
         if self.curve_eot is not None and self.curve_eot < 1:
             raise ValueError(f"curve_eot must be >= 1, got {self.curve_eot}")
         if isinstance(self.autoattack_budget, dict):  # read back from a report's JSON
@@ -69,8 +76,8 @@ class AuditConfig:
 
     @classmethod
     def converged(cls, **overrides) -> AuditConfig:
-        """Budgets that converge: PGD-100 with 5 restarts and the doubling check on all
-        1,000 images for deterministic models; PGD-20 with EOT-8 on the survivors of every
+        """Budgets that converge: PGD-100 with 5 restarts, APGD-100 (CE and DLR) with 5
+        restarts each and the doubling check on all 1,000 images for deterministic models; PGD-20 with EOT-8 on the survivors of every
         cheaper rung for noisy ones; the Square attack with 1,000 queries and the transfer
         attack, each on what every other rung left standing; AutoAttack as the cross-check on
         deterministic models, its Square run once (as AutoAttack's standard version does)."""
@@ -81,6 +88,8 @@ class AuditConfig:
             "pgd_step_size": None,
             "deterministic_pgd_steps": 100,
             "deterministic_pgd_restarts": 5,
+            "apgd_steps": 100,
+            "apgd_restarts": 5,
             "stochastic_pgd_on_survivors": True,
             "square_on_survivors": True,
             "transfer_on_survivors": True,

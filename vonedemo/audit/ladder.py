@@ -17,7 +17,7 @@ AUTOATTACK = f"AutoAttack ({LIBRARY}, cross-check)"  # the cross-check rung's la
 @dataclass(frozen=True)
 class Rung:
     name: str  # the row's label in the reports
-    attack: Literal["fgsm", "pgd", "square", "autoattack"]
+    attack: Literal["fgsm", "pgd", "apgd", "square", "autoattack"]
     options: Mapping[str, Any] = field(default_factory=dict)  # the attack's budget and options
     # Attack only the images every earlier rung failed to break (see cascade_from_eot): the
     # row then holds what is left after it and all before it, not an attack on its own.
@@ -109,6 +109,22 @@ def build_ladder(
         ]
     else:
         ladder.append(Rung(f"PGD-{config.pgd_steps}", "pgd", {**pgd, "gradient": "repaired"}))
+        if config.apgd_steps:
+            for loss in ("ce", "dlr"):
+                ladder.append(
+                    Rung(
+                        f"APGD-{config.apgd_steps} ({loss.upper()}), "
+                        f"{config.apgd_restarts} restart(s)",
+                        "apgd",
+                        {
+                            "steps": config.apgd_steps,
+                            "restarts": config.apgd_restarts,
+                            "loss": loss,
+                            "gradient": "repaired",
+                            "seed": config.seed,
+                        },
+                    )
+                )
     ladder += [r for r in late if r.standalone]
     square = None
     if config.square_queries:

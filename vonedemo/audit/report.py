@@ -77,6 +77,11 @@ def budget_sentence(config: dict) -> str:
             f" Deterministic models: PGD-{det_steps or config['pgd_steps']} with "
             f"{det_restarts or config['pgd_restarts']} restart(s)."
         )
+    if config.get("apgd_steps"):
+        text += (
+            f" Deterministic models also meet our APGD-{config['apgd_steps']} (adaptive step, "
+            f"momentum) with the CE and the DLR loss, {config['apgd_restarts']} restart(s) each."
+        )
     if config.get("stochastic_pgd_on_survivors"):
         text += " Noisy models: PGD with EOT on the images every cheaper rung left standing."
     if config.get("square_queries"):
