@@ -18,6 +18,7 @@ links.restore(links.AUDIT, {"real_fresh": None, "real_model": None, "real_limit"
 
 with widgets.guard(t("audit.guard")):
     saved_limit = audit_view.saved_audit(settings.audit_path())
+    audit_view.converged_audit(settings.converged_audit_path())
 
     st.subheader(t("audit.quick_header"))
     choice, limit = audit_ui()

@@ -676,6 +676,31 @@ def test_a_quick_audit_never_changes_the_saved_audit(app_env):
     )
 
 
+def test_the_converged_audit_shows_beside_the_saved_one_while_it_runs(app_env):
+    """A converged audit still running model by model has its own section, its budgets in
+    words (APGD, the gradient-free rung last, AutoAttack), and a fine-tuned baseline by name;
+    with none yet, the page shows no such section."""
+    from dataclasses import asdict
+
+    from vonedemo.audit import AuditConfig
+
+    at = open_page(REAL)
+    assert "The converged audit, so far" not in [h.value for h in at.header]
+    folder = app_env / "results" / "audit-converged"
+    folder.mkdir(parents=True)
+    config = json.loads(json.dumps(asdict(AuditConfig.converged(eps=(0.35, 0.1)))))
+    entry = {**fake_audit_entry("mlp"), "name": "mlp+fgsm-ft"}
+    report = {"config": config, "models": {"mlp+fgsm-ft": entry}}
+    (folder / "audit.json").write_text(json.dumps(report))
+    at = open_page(REAL)
+    assert "The converged audit, so far" in [h.value for h in at.header]
+    body = texts(at)
+    assert "(1 of 14 models so far)" in body
+    assert "Linear-Regression, FGSM-fine-tuned" in body
+    assert "**APGD-100**" in body and "last, on the digits every other attack left" in body
+    assert "Square with 5,000 queries, run 1 time(s)" in body
+
+
 def audit_config_dict() -> dict:
     from dataclasses import asdict
 

@@ -3,6 +3,7 @@ and for all, what each sanity check found, the budgets in plain words, titles an
 sentences come from the catalogs' ``[audit]`` table, in the session's language; the core's own
 evidence sentences (``check["sentence"]``) are shown as the core wrote them."""
 
+from vonedemo.crosscheck import AutoAttackConfig
 from vonedemo.results import DOUBLING_CHECK, STUDY_STALLED_CHECK, check_key
 
 from .i18n import t
@@ -264,6 +265,38 @@ def budget_words(config: dict) -> str:
             doubling=f"{config['doubling_limit']:,}",
         ),
     ]
+    if config.get("deterministic_pgd_steps") or config.get("deterministic_pgd_restarts"):
+        lines.append(
+            t(
+                "audit.budget_deterministic",
+                steps=config.get("deterministic_pgd_steps") or steps,
+                restarts=config.get("deterministic_pgd_restarts") or restarts,
+            )
+        )
+    if config.get("apgd_steps"):
+        lines.append(
+            t("audit.budget_apgd", steps=config["apgd_steps"], restarts=config["apgd_restarts"])
+        )
+    if config.get("square_queries"):
+        key = (
+            "audit.budget_square_last"
+            if config.get("square_on_survivors")
+            else "audit.budget_square"
+        )
+        lines.append(t(key, queries=f"{config['square_queries']:,}"))
+    if config.get("autoattack"):
+        budget = AutoAttackConfig(**config.get("autoattack_budget", {}))
+        lines.append(
+            t(
+                "audit.budget_autoattack",
+                apgd_steps=budget.apgd_steps,
+                apgd_restarts=budget.apgd_restarts,
+                square_queries=f"{budget.square_queries:,}",
+                square_runs=budget.square_restarts,
+            )
+        )
+    if config.get("stochastic_pgd_on_survivors"):
+        lines.append(t("audit.budget_survivors"))
     cascade = config.get("cascade_from_eot", 0)
     if cascade:
         lines.append(t("audit.budget_cascade", cascade=cascade))

@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from vonedemo.audit import nothing_attacked
+from vonedemo.audit.targets import audit_targets
 from vonedemo.plots import eps_curves_figure
 from vonedemo.results import AuditFindings, audit_findings, read_audit_report, strongest_curves
 
@@ -102,23 +103,39 @@ def saved_audit(path: str | Path) -> int | None:
     if not report or not report.get("models"):
         st.info(t("text.real_no_audit"))
         return None
+    _report(report, "real")
+    return int(report["config"]["limit"])
+
+
+def converged_audit(path: str | Path) -> None:
+    """The converged audit at ``path`` while it runs model by model (nothing when there is
+    none yet), under its own heading, with how many of the audit's targets it has covered."""
+    report, _ = read_audit_report(path)
+    if not report or not report.get("models"):
+        return
+    st.header(t("audit.converged_header"))
+    total = len(audit_targets())
+    st.markdown(t("audit.converged_intro", done=len(report["models"]), total=total))
+    _report(report, "real_converged")
+
+
+def _report(report: dict, key: str) -> None:
     findings = audit_findings(report)
     st.subheader(t("audit.verdict_header"))
     st.markdown(audit_text.overall_verdict(findings))
     st.markdown("\n".join(f"- **{f.label}** — {audit_text.model_verdict(f)}" for f in findings))
-    _bars(findings, "real_bars")
+    _bars(findings, f"{key}_bars")
     st.subheader(t("audit.headline_header"))
     st.caption(audit_text.headline_caption(report["config"]["limit"]))
-    _table(headline_rows(report, findings), "real_headline")
+    _table(headline_rows(report, findings), f"{key}_headline")
     curves = strongest_curves(report)
     if curves:
         figure = eps_curves_figure(curves, t("charts.curves_title"))
         figure.update_layout(yaxis_title=t("charts.accuracy_axis"))  # the core's axis, in words
-        st.plotly_chart(figure, key="real_curves")
+        st.plotly_chart(figure, key=f"{key}_curves")
     st.markdown(audit_text.budget_words(report["config"]))
     st.subheader(t("audit.details_header"))
-    _details(report, findings, "real")
-    return int(report["config"]["limit"])
+    _details(report, findings, key)
 
 
 def quick_audit(report: dict, saved_limit: int | None) -> None:

@@ -68,6 +68,12 @@ def audit_path() -> Path:
     return results_path().parent / "audit" / "audit.json"
 
 
+def converged_audit_path() -> Path:
+    """The converged audit while it runs model by model: ``audit-converged/audit.json`` beside
+    the results file."""
+    return results_path().parent / "audit-converged" / "audit.json"
+
+
 def tiny_mode() -> bool:
     """``$VONEDEMO_APP_MODELS=tiny``: small untrained stand-ins instead of the shipped models."""
     return os.environ.get(MODELS_ENV, "").strip().lower() == "tiny"
