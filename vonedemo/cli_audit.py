@@ -102,7 +102,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             Job(
                 name,
                 audit_job,
-                (name, config, device, args.finetune_state),
+                (name, config, device, args.finetune_state.resolve()),  # workers start elsewhere
                 gpu=device.startswith("cuda"),
             )
             for name in args.models
