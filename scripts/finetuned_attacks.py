@@ -1,6 +1,6 @@
 """Do the study's FGSM-fine-tuned baselines hold up? Label leaking and catastrophic overfitting.
 
-    python3 scripts/finetuned_attacks.py --state results/full/finetune-state --out results/full
+    python3 scripts/finetuned_attacks.py --state results/full/finetune-state --out results
 
 Loads each baseline as `reproduce --full --resume` left it after its last round (the weights
 in ``<model>-finetune.pt``) and attacks the first ``--limit`` test images at eps 0.35:
@@ -65,7 +65,7 @@ def attacks(model: torch.nn.Module, data, steps: int, restarts: int) -> dict[str
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state", type=Path, default=Path("results/full/finetune-state"))
-    parser.add_argument("--out", type=Path, default=Path("results/full"))
+    parser.add_argument("--out", type=Path, default=Path("results"))
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--restarts", type=int, default=2)

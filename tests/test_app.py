@@ -317,10 +317,9 @@ def test_finetune_page_grows_curves_beside_the_study_and_saves(app_env):
 
 
 def test_finetune_page_shows_the_committed_full_run_when_nothing_runs(app_env):
-    """No live run: the page shows the full run's curves for the chosen model beside the
-    study's, with the training attack's gradient health; the short run when the full one
-    lacks the model, nothing when neither has it."""
-    full = app_env / "results" / "full" / "summary.json"
+    """No live run: the page shows the committed run's curves for the chosen model beside the
+    study's, with the training attack's gradient health; nothing when it lacks the model."""
+    full = app_env / "results" / "summary.json"
     full.parent.mkdir(parents=True)
     curve = [90.0] * 31
     full.write_text(
@@ -346,7 +345,7 @@ def test_finetune_page_shows_the_committed_full_run_when_nothing_runs(app_env):
     assert "committed run clean (10000 digits/round)" in names, names
     shown = texts(at)
     assert "moved 0% of the training digits" in shown and "100% of its input-gradient" in shown
-    assert "results/full/summary.json" in shown
+    assert "results/summary.json" in shown
     full.write_text("{broken")  # a damaged file shows nothing, and breaks nothing
     at = open_page(FINETUNE)
     assert not any("rounds ×" in h.value for h in at.subheader)

@@ -22,7 +22,7 @@ from . import background
 from .i18n import DEFAULT_LANGUAGE, language, t, tr
 from .loaders import ModelChoice, build_fresh_model, get_model, test_data, train_data
 from .progress import ProgressBar
-from .settings import app_checkpoint_dir, full_results_path, results_path
+from .settings import app_checkpoint_dir, results_path
 
 EVAL_LIMIT = 500  # test digits scored after each training epoch
 
@@ -220,11 +220,11 @@ def start_finetune(
 
 
 def committed_curves(choice: ModelChoice | None) -> dict | None:
-    """The committed fine-tuning curves of ``choice``'s shipped model: the full run
-    (``reproduce --full``) when it holds the model, else the short one; None for others."""
+    """The committed fine-tuning curves of ``choice``'s shipped model (``results/``: the
+    study's full run); None for others."""
     if choice is None or not choice.name:
         return None
-    return measured_results.committed_finetune(full_results_path(), choice.name, results_path())
+    return measured_results.committed_finetune(results_path(), choice.name)
 
 
 def save_finetuned(last: dict, save_as: str) -> Path:

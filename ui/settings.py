@@ -56,12 +56,6 @@ def results_path() -> Path:
     return Path(env).expanduser() if env else REPO_ROOT / "results" / "summary.json"
 
 
-def full_results_path() -> Path:
-    """The study's full fine-tuning run (``reproduce --full``): ``full/summary.json`` beside
-    the results file."""
-    return results_path().parent / "full" / "summary.json"
-
-
 def audit_path() -> Path:
     """The precomputed audit the *Is it real?* page shows: ``audit/audit.json`` beside the
     results file."""

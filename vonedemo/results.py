@@ -198,20 +198,11 @@ def eps_curves(measured: dict[str, dict], names: Sequence[str]) -> dict[str, lis
     }
 
 
-def committed_finetune(summary_file: str | Path, name: str, *more: str | Path) -> dict | None:
+def committed_finetune(summary_file: str | Path, name: str) -> dict | None:
     """The fine-tuning curves ``reproduce`` committed for ``name`` — {"clean", "adversarial"
     (% per round, round 0 first), "train_images", "test_images", "rounds", "gradient",
-    "train_moved", "test_nan" (per round, None where not recorded), "source"} — or None.
-    With several files (``more``), the first that holds ``name`` wins: pass the full run
-    first."""
-    for path in (summary_file, *more):
-        found = _committed_finetune(Path(path), name)
-        if found is not None:
-            return found
-    return None
-
-
-def _committed_finetune(path: Path, name: str) -> dict | None:
+    "train_moved", "test_nan" (per round, None where not recorded), "source"} — or None."""
+    path = Path(summary_file)
     try:
         summary = json.loads(path.read_text())
         row, config = summary["models"][name]["finetune"], summary["config"]
