@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import tiny_model
+from test_attacks import PlantedDirection  # zero gradient; fooled past pixel (0, 0) > 0.5
 
 from vonedemo.attacks import GradientHealth, apgd, create_attack, input_gradient, pgd
 from vonedemo.attacks.apgd import checkpoints, dlr_loss
@@ -149,18 +150,6 @@ def test_apgd_halves_its_step_to_settle_inside_the_ball():
     y = torch.zeros(16, dtype=torch.long)
     adv = apgd(Bowl(), x, y, 0.3, steps=50, seed=0)
     assert (adv[:, 0, 0, 0] - 0.55).abs().max() < 0.005
-
-
-class PlantedDirection(torch.nn.Module):
-    """Fooled (class 1 instead of 0) exactly when pixel (0, 0) lies above 0.5, with a zero
-    input gradient and a constant loss otherwise: APGD never moves, so each restart's result
-    is its random start."""
-
-    def forward(self, x):
-        fooled = (x[:, 0, 0, 0] > 0.5).float()
-        logits = torch.zeros(x.shape[0], 10)
-        logits[:, 1] = 2 * fooled - 1
-        return logits + 0 * x.flatten(1).sum(1, keepdim=True)
 
 
 def test_apgd_restarts_keep_the_first_success_and_attack_only_the_rest():
