@@ -31,8 +31,9 @@ AUDIT_INTRO = (
     "The study measured its VOneNets with one FGSM step through the raw complex-cell gradient. "
     "Here every model meets a ladder of attacks on the same images — the study's FGSM, FGSM with "
     "the repaired gradient, FGSM averaged over noise draws (EOT), PGD with EOT, PGD with the noise "
-    "off or fixed, transfer from a twin, the gradient-free Square attack and, on deterministic "
-    "models, AutoAttack from a library as a cross-check — and counts an image as robust only if "
+    "off or fixed, APGD (adaptive steps) on deterministic models, transfer from a twin, the "
+    "gradient-free Square attack and, on deterministic models, AutoAttack from a library as a "
+    "cross-check — and counts an image as robust only if "
     "it survives all of them. The last column tests the NaN hypothesis: the share of the study's "
     "input-gradient entries that are NaN or infinite, and of images its FGSM moved at all.\n\n"
 )
