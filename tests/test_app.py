@@ -351,6 +351,27 @@ def test_finetune_page_shows_the_committed_full_run_when_nothing_runs(app_env):
     assert not any("rounds ×" in h.value for h in at.subheader)
 
 
+def test_finetune_page_shows_the_repaired_gradient_run_beside_the_studys(app_env):
+    """The same experiment with a working attack (``results/repaired/``) gets its own chart."""
+    curve = {"clean": [90.0] * 4, "adversarial": [10.0, 50.0, 60.0, 70.0]}
+    curve |= {"train_moved": [None, 1.0, 1.0, 1.0], "test_nan": [0.0] * 4}
+    config = {"finetune_train_limit": 2000, "finetune_eval_limit": 1000}
+    config |= {"finetune_gradient": "repaired"}
+    repaired = app_env / "results" / "repaired" / "summary.json"
+    repaired.parent.mkdir(parents=True)
+    repaired.write_text(
+        json.dumps({"config": config, "models": {"basic-cnn": {"finetune": curve}}})
+    )
+    at = open_page(FINETUNE)
+    titles = [h.value for h in at.subheader]
+    assert any("With a working attack" in h and "3 rounds × 2,000" in h for h in titles), titles
+    shown = texts(at)
+    assert "moved 100% of the training digits" in shown and "repaired/summary.json" in shown
+    repaired.write_text("{broken")
+    at = open_page(FINETUNE)
+    assert not any("With a working attack" in h.value for h in at.subheader)
+
+
 # --- compare -----------------------------------------------------------------------------------
 def test_compare_page_shows_study_and_measured_numbers(app_env):
     summary = app_env / "results" / "summary.json"

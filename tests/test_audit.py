@@ -367,7 +367,10 @@ def test_budgets_scale_with_the_models_cost():
     # Square runs last, on what everything else left; curves use a cheaper EOT
     assert noisy[-1].gradient_free and noisy[-1].on_survivors
     assert deterministic[-1].gradient_free and deterministic[-1].on_survivors
-    assert config.curve_eot == 2 and config.autoattack_budget.square_restarts == 1
+    assert config.curve_eot == 1 and config.autoattack_budget.square_restarts == 1
+    # noisy models' dearer gradient: their cheaper rungs cascade, their curves use fewer images
+    assert config.for_model(True).curve_limit == 200 < config.for_model(False).curve_limit
+    assert all(r.on_survivors for r in noisy if r.attack == "pgd" or "EOT 64" in r.name)
     apgd = [r for r in deterministic if r.attack == "apgd"]
     assert [r.options["loss"] for r in apgd] == ["ce", "dlr"] and all(r.white_box for r in apgd)
     assert all(r.options["steps"] == 100 and r.options["restarts"] == 5 for r in apgd)

@@ -297,6 +297,10 @@ def budget_words(config: dict) -> str:
         )
     if config.get("stochastic_pgd_on_survivors"):
         lines.append(t("audit.budget_survivors"))
+    if config.get("noisy_curve_limit"):
+        lines.append(t("audit.budget_noisy_curves", n=f"{config['noisy_curve_limit']:,}"))
+    if config.get("doubling_on_survivors"):
+        lines.append(t("audit.budget_noisy_doubling", eps=f"{config['eps'][0]:g}"))
     cascade = config.get("cascade_from_eot", 0)
     if cascade:
         lines.append(t("audit.budget_cascade", cascade=cascade))

@@ -22,7 +22,7 @@ from . import background
 from .i18n import DEFAULT_LANGUAGE, language, t, tr
 from .loaders import ModelChoice, build_fresh_model, get_model, test_data, train_data
 from .progress import ProgressBar
-from .settings import app_checkpoint_dir, results_path
+from .settings import app_checkpoint_dir, repaired_results_path, results_path
 
 EVAL_LIMIT = 500  # test digits scored after each training epoch
 
@@ -225,6 +225,14 @@ def committed_curves(choice: ModelChoice | None) -> dict | None:
     if choice is None or not choice.name:
         return None
     return measured_results.committed_finetune(results_path(), choice.name)
+
+
+def committed_repaired_curves(choice: ModelChoice | None) -> dict | None:
+    """The committed fine-tuning curves of ``choice``'s shipped model with the repaired
+    gradient (``results/repaired/``: what the study would have seen with a working attack)."""
+    if choice is None or not choice.name:
+        return None
+    return measured_results.committed_finetune(repaired_results_path(), choice.name)
 
 
 def save_finetuned(last: dict, save_as: str) -> Path:

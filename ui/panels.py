@@ -226,31 +226,34 @@ def finetuning_run(run) -> None:
 def committed_finetuning(choice, study: dict | None, study_label: str) -> None:
     """With no run to follow: the study's experiment as ``reproduce`` committed it for the
     chosen model, beside the study's curves, with the training attack's gradient health."""
-    committed = jobs.committed_curves(choice)
-    if committed is None:
-        return
-    st.subheader(
-        t(
-            "finetune.committed_title",
-            rounds=committed["rounds"],
-            train=f"{committed['train_images'] or 0:,}",
-            test=f"{committed['test_images'] or 0:,}",
-        )
-    )
-    figure = charts.finetune_figure([], committed["rounds"], study, study_label, committed)
-    st.plotly_chart(figure, key="ft_committed_chart")
-    moved = [m for m in committed["train_moved"][1:] if m is not None]
-    nan = [n for n in committed["test_nan"] if n is not None]
-    if moved and nan:
-        st.caption(
+    for committed, kind in (
+        (jobs.committed_curves(choice), "committed"),
+        (jobs.committed_repaired_curves(choice), "repaired"),
+    ):
+        if committed is None:
+            continue
+        st.subheader(
             t(
-                "finetune.committed_health",
-                moved=f"{100 * sum(moved) / len(moved):.0f}%",
-                nan=f"{100 * sum(nan) / len(nan):.0f}%",
-                gradient=committed["gradient"],
+                f"finetune.{kind}_title",
+                rounds=committed["rounds"],
+                train=f"{committed['train_images'] or 0:,}",
+                test=f"{committed['test_images'] or 0:,}",
             )
         )
-    st.caption(t("finetune.committed_source", source=committed["source"]))
+        figure = charts.finetune_figure([], committed["rounds"], study, study_label, committed)
+        st.plotly_chart(figure, key=f"ft_{kind}_chart")
+        moved = [m for m in committed["train_moved"][1:] if m is not None]
+        nan = [n for n in committed["test_nan"] if n is not None]
+        if moved and nan:
+            st.caption(
+                t(
+                    f"finetune.{kind}_health",
+                    moved=f"{100 * sum(moved) / len(moved):.0f}%",
+                    nan=f"{100 * sum(nan) / len(nan):.0f}%",
+                    gradient=committed["gradient"],
+                )
+            )
+        st.caption(t(f"finetune.{kind}_source", source=committed["source"]))
 
 
 # --- inside the VOneBlock ----------------------------------------------------------------------

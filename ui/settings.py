@@ -56,6 +56,12 @@ def results_path() -> Path:
     return Path(env).expanduser() if env else REPO_ROOT / "results" / "summary.json"
 
 
+def repaired_results_path() -> Path:
+    """The study's fine-tuning run again with the repaired gradient (the VOneNets):
+    ``repaired/summary.json`` beside the results file."""
+    return results_path().parent / "repaired" / "summary.json"
+
+
 def audit_path() -> Path:
     """The precomputed audit the *Is it real?* page shows: ``audit/audit.json`` beside the
     results file."""

@@ -19,13 +19,16 @@ from .audit import (
     refresh_derived_checks,
     write_audit,
 )
+from .audit.resume import AuditResume, progress_path
 from .audit.targets import DEFAULT_STATE_DIR, audit_targets, finetuned_base, target_loader
 from .bars import StageBars
 from .cli_support import CLIError, add_ray, eps_argument
 from .data import load_mnist
-from .models import STUDY_MODELS
+from .models import STUDY_MODELS, is_stochastic
 from .parallel import Job, JobsFailed, run_jobs
 from .training import read_round_weights
+
+RESUME_DIR = "in-progress"  # where --resume keeps unfinished models' pieces, inside --out
 
 AUDIT_INTRO = (
     "The study measured its VOneNets with one FGSM step through the raw complex-cell gradient. "
@@ -69,11 +72,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
     for name in args.models:  # a missing fine-tuning state ends here, before any work
         if finetuned_base(name) is not None:
             read_round_weights(args.finetune_state / f"{finetuned_base(name)}-finetune.pt")
+    load = target_loader(args.finetune_state, args.device)
     saved = args.out / "audit.json"
     if args.merge and saved.is_file() and not args.report_only:
-        merge_reports(json.loads(saved.read_text()), audit_to_dict([], config))  # same settings?
+        # Same settings, for the kinds of model about to run? Refused before any work.
+        planned = {n: {"stochastic": is_stochastic(load(n))} for n in args.models}
+        merge_reports(
+            json.loads(saved.read_text()), {**audit_to_dict([], config), "models": planned}
+        )
+    resume_dir = args.out / RESUME_DIR if args.resume else None
+    resumes = {
+        name: AuditResume(progress_path(resume_dir, name), name, config)
+        for name in ([] if resume_dir is None or args.report_only else args.models)
+    }  # a piece file made with other settings is refused here, before any work
     test = load_mnist("test")
-    load = target_loader(args.finetune_state, args.device)
 
     bars = StageBars()
     crafted = CraftedImages()  # one run: a twin's PGD crafting serves its partner's transfer
@@ -94,6 +106,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
             if args.merge and saved.is_file():
                 report = merge_reports(json.loads(saved.read_text()), report)
             written = write_audit(report, args.out)
+        for name in finished:  # in the report now: its pieces are no longer needed
+            if name in resumes:
+                resumes[name].finished()
 
     finished: dict = {}
     failed = None
@@ -103,7 +118,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
             Job(
                 name,
                 audit_job,
-                (name, config, device, args.finetune_state.resolve()),  # workers start elsewhere
+                # workers start elsewhere: absolute paths
+                (
+                    name,
+                    config,
+                    device,
+                    args.finetune_state.resolve(),
+                    resume_dir.resolve() if resume_dir is not None else None,
+                ),
                 gpu=device.startswith("cuda"),
             )
             for name in args.models
@@ -119,7 +141,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         except JobsFailed as e:
             failed = e
     for name in [] if args.report_only or args.ray else args.models:
-        finished[name] = audit_model(name, load, test, config, bars, crafted=crafted)
+        finished[name] = audit_model(
+            name, load, test, config, bars, crafted=crafted, resume=resumes.get(name)
+        )
         bars.close()
         keep(finished)
     if report is None:
@@ -209,6 +233,12 @@ def add_audit_parser(sub: argparse._SubParsersAction) -> None:
         "override them",
     )
     p.add_argument("--readme", type=Path, help="also update this README's generated audit section")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"keep each model's finished rungs, curve points and checks in --out/{RESUME_DIR} "
+        "as they finish, and continue a killed audit from there (same settings)",
+    )
     add_ray(p)
     p.add_argument(
         "--report-only",

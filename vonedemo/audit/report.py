@@ -84,6 +84,16 @@ def budget_sentence(config: dict) -> str:
         )
     if config.get("stochastic_pgd_on_survivors"):
         text += " Noisy models: PGD with EOT on the images every cheaper rung left standing."
+    if config.get("noisy_curve_limit"):
+        text += (
+            f" Noisy models' curves: {config['noisy_curve_limit']} images (their repaired "
+            "gradient costs about ten forward passes on a CPU)."
+        )
+    if config.get("doubling_on_survivors"):
+        text += (
+            " Noisy models' doubling check: the doubled attack on the images the whole ladder "
+            "left standing at the first eps."
+        )
     if config.get("square_queries"):
         text += (
             f" Gradient-free: the Square attack with {config['square_queries']} queries per image"

@@ -19,9 +19,16 @@ from ..models import is_stochastic, twin_of
 from ..ordering import merge_in_registry_order
 from ..progress import Progress, ProgressCallback
 from .attacking import AttackOutcome, CraftedImages, run_attack, wilson_interval
-from .checks import sanity_checks
-from .config import TRANSFER_SOURCE, AuditConfig, strongest_options
+from .checks import doubling_check, sanity_checks
+from .config import (
+    DETERMINISTIC_ONLY,
+    NOISY_ONLY,
+    TRANSFER_SOURCE,
+    AuditConfig,
+    strongest_options,
+)
 from .ladder import Rung, build_ladder
+from .resume import AuditResume, NoResume, outcome_from_dict, outcome_to_dict, progress_path
 from .targets import finetuned_base, target_loader
 
 ModelLoader = Callable[[str], nn.Module]
@@ -52,6 +59,7 @@ def audit_model(
     on_progress: ProgressCallback | None = None,
     *,
     crafted: CraftedImages | None = None,
+    resume: AuditResume | None = None,
 ) -> ModelAudit:
     """Run the whole ladder, the curves and the sanity checks on one model.
 
@@ -59,8 +67,10 @@ def audit_model(
     ``crafted``: the run's store of adversarial images, shared by every model of one audit run
     so that a twin's crafting serves its partner's transfer attack (default: one for this
     model alone). Progress goes to ``on_progress`` as ``"audit NAME"`` (rungs), then
-    ``"curves NAME"`` (curve points)."""
+    ``"curves NAME"`` (curve points). ``resume``: where the finished pieces of this model's
+    audit are kept (and read back after a killed run); made with this ``config``."""
     config = config or AuditConfig()
+    memo = resume if resume is not None else NoResume()
     crafted = crafted if crafted is not None else CraftedImages()
     progress = on_progress or (lambda _: None)
     start = time.perf_counter()
@@ -70,7 +80,7 @@ def audit_model(
     test = data.subset(config.limit)
     source_name = twin_of(name) or TRANSFER_SOURCE.get(name) or finetuned_base(name)
     torch.manual_seed(config.seed)
-    clean = accuracy(model, test)
+    clean = memo.remember("clean", lambda: accuracy(model, test))
     result = ModelAudit(name, stochastic, 100 * clean)
     source = load(source_name) if source_name else None
 
@@ -92,19 +102,25 @@ def audit_model(
             )
             # A standalone PGD crafting may serve a later identical request (a twin's transfer).
             shares = rung.attack == "pgd" and rung.standalone
-            torch.manual_seed(config.seed)
-            outcome = run_attack(
-                model,
-                test,
-                rung.attack,
-                eps,
-                rung.options,
-                name=rung.name,
-                batch_size=config.batch_size,
-                source=source if rung.transfer_from is not None else None,
-                alive=alive,
-                crafted_by=(rung.transfer_from or name) if shares else None,
-                crafted=crafted,
+
+            def attack(rung=rung, eps=eps, alive=alive, shares=shares) -> AttackOutcome:
+                torch.manual_seed(config.seed)
+                return run_attack(
+                    model,
+                    test,
+                    rung.attack,
+                    eps,
+                    rung.options,
+                    name=rung.name,
+                    batch_size=config.batch_size,
+                    source=source if rung.transfer_from is not None else None,
+                    alive=alive,
+                    crafted_by=(rung.transfer_from or name) if shares else None,
+                    crafted=crafted,
+                )
+
+            outcome = memo.remember(
+                f"rung {eps!r} {rung.name}", attack, outcome_to_dict, outcome_from_dict
             )
             results.append((rung, outcome))
             done += 1
@@ -121,16 +137,21 @@ def audit_model(
         config,
         stochastic,
         lambda p: progress(Progress(f"curves {name}", p.done, p.total)),
+        memo,
+    )
+    checked = data.subset(max(config.limit, config.curve_limit))
+    first = by_eps[config.eps[0]]
+    standing = torch.stack([o.correct for _, o in first]).all(0)[: config.doubling_limit]
+    doubling = memo.remember(
+        "doubling check",
+        lambda: doubling_check(
+            model, checked.subset(config.doubling_limit), config, stochastic, standing
+        ),
     )
     result.checks = sanity_checks(
-        model,
-        data.subset(max(config.limit, config.curve_limit)),
-        config,
-        stochastic,
-        result.curves,
-        by_eps,
+        model, checked, config, stochastic, result.curves, by_eps, doubling=doubling
     )
-    result.seconds = time.perf_counter() - start
+    result.seconds = memo.seconds if resume is not None else time.perf_counter() - start
     return result
 
 
@@ -139,12 +160,20 @@ def audit_job(
     config: AuditConfig,
     device: str | None = None,
     state_dir: str | Path | None = None,
+    resume_dir: str | Path | None = None,
 ) -> ModelAudit:
     """:func:`audit_model` as a self-contained job (a Ray task): it loads the test set and the
-    models itself, on ``device`` (fine-tuned baselines from ``state_dir``). Every rung seeds
-    the generators, so the numbers equal those of a run that audits all models in one
-    process."""
-    return audit_model(name, target_loader(state_dir, device), load_mnist("test"), config)
+    models itself, on ``device`` (fine-tuned baselines from ``state_dir``), and keeps its
+    finished pieces in ``resume_dir`` (if given). Every rung seeds the generators, so the
+    numbers equal those of a run that audits all models in one process."""
+    resume = (
+        AuditResume(progress_path(resume_dir, name), name, config)
+        if resume_dir is not None
+        else None
+    )
+    return audit_model(
+        name, target_loader(state_dir, device), load_mnist("test"), config, resume=resume
+    )
 
 
 def accuracy_curves(
@@ -153,10 +182,13 @@ def accuracy_curves(
     config: AuditConfig,
     stochastic: bool,
     on_progress: ProgressCallback | None = None,
+    resume: AuditResume | None = None,
 ) -> dict[str, list[dict]]:
     """Accuracy (%) vs eps under the study's FGSM and the strongest attack; for noisy models
-    ``curve_repeats`` evaluations give mean ± std; every point has a 95% Wilson interval."""
+    ``curve_repeats`` evaluations give mean ± std; every point has a 95% Wilson interval.
+    ``resume`` keeps every finished evaluation."""
     progress = on_progress or (lambda _: None)
+    memo = resume if resume is not None else NoResume()
     repeats = config.curve_repeats if stochastic else 1
     curves: dict[str, list[dict]] = {"study": [], "strongest": []}
     total = 2 * len(config.curve_eps) * repeats
@@ -168,7 +200,6 @@ def accuracy_curves(
         for eps in config.curve_eps:
             accs, correct_sum = [], 0
             for r in range(repeats):
-                torch.manual_seed(config.seed + r)
                 opts = (
                     options
                     if options is not None
@@ -179,11 +210,17 @@ def accuracy_curves(
                         "seed": config.seed + r,
                     }
                 )
-                out = run_attack(
-                    model, data, attack, eps, opts, name=key, batch_size=config.batch_size
-                )
-                accs.append(100 * out.accuracy)
-                correct_sum += int(out.correct.sum())
+
+                def evaluate(attack=attack, eps=eps, opts=opts, r=r, key=key) -> list[int]:
+                    torch.manual_seed(config.seed + r)
+                    out = run_attack(
+                        model, data, attack, eps, opts, name=key, batch_size=config.batch_size
+                    )
+                    return [int(out.correct.sum()), len(out.correct)]
+
+                correct, images = memo.remember(f"curve {key} {eps!r} {r}", evaluate)
+                accs.append(100 * correct / images if images else 0.0)
+                correct_sum += correct
                 done += 1
                 progress(Progress("curves", done, total))
             mean = sum(accs) / len(accs)
@@ -201,6 +238,7 @@ def accuracy_curves(
                     "low": 100 * lo,
                     "high": 100 * hi,
                     "repeats": repeats,
+                    "images": len(data),
                 }
             )
     return curves
@@ -216,13 +254,34 @@ def audit_to_dict(audits: list[ModelAudit], config: AuditConfig) -> dict:
 def merge_reports(earlier: dict, report: dict) -> dict:
     """``report``'s models added to (or replacing theirs in) ``earlier``'s, in registry order.
 
-    Only reports made with the same settings merge: one table must compare like with like."""
-    if json.loads(json.dumps(earlier.get("config"))) != json.loads(json.dumps(report["config"])):
-        raise ValueError(
-            "the saved audit used different settings; rerun it all, or write elsewhere (--out)"
-        )
+    Only reports made with the same settings merge: one table must compare like with like. A
+    setting that applies to one kind of model only (noisy or deterministic, see
+    :data:`NOISY_ONLY`) may differ where one side holds no model of that kind; the merged
+    settings then take it from the side whose models it describes."""
+    mine = json.loads(json.dumps(report["config"]))
+    theirs = json.loads(json.dumps(earlier.get("config")))
     models = merge_in_registry_order(earlier.get("models", {}), report["models"])
-    return {"config": report["config"], "models": models}
+    if not isinstance(theirs, dict):
+        raise ValueError(
+            "the saved audit has no settings; rerun it all, or write elsewhere (--out)"
+        )
+    merged = {}
+    for key in [*mine, *(k for k in theirs if k not in mine)]:
+        kinds = {True} if key in NOISY_ONLY else {False} if key in DETERMINISTIC_ONLY else None
+        both = kinds is None or (_holds(earlier, kinds) and _holds(report, kinds))
+        if both and mine.get(key) != theirs.get(key):
+            raise ValueError(
+                f"the saved audit used different settings ({key}: {theirs.get(key)!r} there, "
+                f"{mine.get(key)!r} here); rerun it all, or write elsewhere (--out)"
+            )
+        only_theirs = kinds is not None and _holds(earlier, kinds) and not _holds(report, kinds)
+        merged[key] = theirs[key] if only_theirs and key in theirs else mine.get(key)
+    return {"config": merged, "models": models}
+
+
+def _holds(report: dict, kinds: set[bool]) -> bool:
+    """Whether ``report`` holds a model of these kinds (noisy: True)."""
+    return any(bool(m.get("stochastic")) in kinds for m in report.get("models", {}).values())
 
 
 def locked(directory: str | Path):
