@@ -168,3 +168,24 @@ def test_a_noisy_models_doubled_attack_runs_on_what_the_base_left(models, test_d
     calls.clear()
     checks.doubling_check(models["basic-cnn"], data, config, stochastic=False)
     assert [alive for alive, _ in calls] == [None, None]  # deterministic: both on every image
+
+
+def test_the_transfer_is_crafted_with_its_sources_budget(models, test_data, monkeypatch):
+    """A deterministic model's noisy twin is attacked with the noisy models' budget, not the
+    deterministic models' many steps: its gradient costs ten forward passes."""
+    import vonedemo.audit.run as run_module
+
+    config = replace(NOISY, deterministic_pgd_steps=5, limit=12, curve_limit=12)
+    config = replace(config, doubling_limit=12, curve_eps=(0.0,))
+    used = {}
+    real = run_module.run_attack
+
+    def spy(*args, **kwargs):
+        used[kwargs["name"]] = args[4]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "run_attack", spy)
+    audit_model("basic-cnn", models.__getitem__, test_data, config)
+    transfer = next(o for n, o in used.items() if n.startswith("transfer from vone-basic-cnn"))
+    assert used["PGD-5"]["steps"] == 5  # the audited model's own budget
+    assert transfer["steps"] == 3 and transfer["eot_samples"] == 2  # the noisy source's

@@ -55,6 +55,7 @@ def build_ladder(
     eps: float,
     transfer_from: str | None = None,
     transfer_stochastic: bool = False,
+    transfer_config: AuditConfig | None = None,
 ) -> tuple[Rung, ...]:
     """Every rung at ``eps``, in the order they run (and are reported): the standalone
     white-box rungs, Square, AutoAttack and the transfer from ``transfer_from`` (if any) when
@@ -146,7 +147,8 @@ def build_ladder(
         transfer = Rung(
             f"transfer from {transfer_from}" + (SURVIVORS if config.transfer_on_survivors else ""),
             "pgd",
-            strongest_options(config, transfer_stochastic, eps=eps),
+            # Crafted with the source's own budget: a noisy twin's gradient is dear.
+            strongest_options(transfer_config or config, transfer_stochastic, eps=eps),
             on_survivors=config.transfer_on_survivors,
             transfer_from=transfer_from,
         )

@@ -76,7 +76,7 @@ def audit_model(
     start = time.perf_counter()
     model = load(name)
     stochastic = is_stochastic(model)
-    config = config.for_model(stochastic)  # the PGD budget follows the model's cost
+    requested, config = config, config.for_model(stochastic)  # the budget follows the cost
     test = data.subset(config.limit)
     source_name = twin_of(name) or TRANSFER_SOURCE.get(name) or finetuned_base(name)
     torch.manual_seed(config.seed)
@@ -87,7 +87,15 @@ def audit_model(
     def ladder_at(eps: float) -> tuple[Rung, ...]:
         if source is None:
             return build_ladder(config, stochastic, eps)
-        return build_ladder(config, stochastic, eps, source_name, is_stochastic(source))
+        noisy_source = is_stochastic(source)
+        return build_ladder(
+            config,
+            stochastic,
+            eps,
+            source_name,
+            noisy_source,
+            transfer_config=requested.for_model(noisy_source),
+        )
 
     steps_total = len(config.eps) * len(ladder_at(config.eps[0]))
     done = 0
