@@ -11,6 +11,7 @@ for p in (ROOT, ROOT / "benchmarks"):
 
 torch.set_num_threads(2)
 
+from vonedemo.audit import AuditConfig  # noqa: E402
 from vonedemo.data import load_mnist  # noqa: E402
 from vonedemo.models import build_model  # noqa: E402
 
@@ -34,3 +35,20 @@ def tiny_model(name: str, seed: int = 0, **overrides):
     if name.startswith("vone-"):
         overrides = {**TINY_VONE, **overrides}
     return build_model(name, **overrides)
+
+
+# A tiny audit ladder: every rung and check, on a few images.
+TINY_AUDIT = AuditConfig(
+    limit=20,
+    eps=(0.35,),
+    eot_samples=(1, 2),
+    pgd_steps=3,
+    pgd_restarts=1,
+    pgd_eot=2,
+    curve_eps=(0.0, 0.35),
+    curve_limit=20,
+    curve_pgd_steps=3,
+    curve_repeats=1,
+    doubling_limit=20,
+    batch_size=20,
+)

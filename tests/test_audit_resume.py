@@ -6,27 +6,13 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import tiny_model
+from conftest import TINY_AUDIT, tiny_model
 
 from vonedemo.audit import AuditConfig, audit_model, audit_to_dict, checks, merge_reports
 from vonedemo.audit.resume import AuditResume, progress_path
 from vonedemo.cli import main
 
-NOISY = AuditConfig(
-    limit=24,
-    eps=(0.35,),
-    eot_samples=(2,),
-    pgd_steps=3,
-    pgd_step_size=0.15,
-    pgd_restarts=1,
-    pgd_eot=2,
-    curve_eps=(0.0, 0.5),
-    curve_limit=24,
-    curve_pgd_steps=2,
-    curve_repeats=2,
-    doubling_limit=24,
-    batch_size=24,
-)
+NOISY = TINY_AUDIT
 
 
 @pytest.fixture(scope="module")
@@ -152,14 +138,14 @@ def test_a_noisy_models_doubled_attack_runs_on_what_the_base_left(models, test_d
         return out
 
     monkeypatch.setattr(checks, "run_attack", spy)
-    data = test_data.subset(24)
+    data = test_data.subset(20)
     result = checks.doubling_check(models["vone-basic-cnn"], data, config, stochastic=True)
     (base_alive, base), (alive, both) = calls
     assert base_alive is None and alive is not None and bool((alive == base.correct).all())
     assert both.accuracy <= base.accuracy and both.attacked == int(base.correct.sum())
     assert "images the base attack left" in result["sentence"]
     calls.clear()  # what the whole ladder left, when given: the base attack is not run again
-    standing = torch.zeros(24, dtype=torch.bool)
+    standing = torch.zeros(20, dtype=torch.bool)
     standing[:5] = True
     result = checks.doubling_check(models["vone-basic-cnn"], data, config, True, standing)
     ((alive, both),) = calls

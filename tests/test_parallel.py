@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_AUDIT
 
-from vonedemo.audit import AuditConfig, audit_job
+from vonedemo.audit import audit_job
 from vonedemo.parallel import Job, JobsFailed, run_jobs, start_ray
 from vonedemo.reproduce import ReproduceConfig, reproduce
 
@@ -26,20 +27,6 @@ TINY_REPRODUCE = ReproduceConfig(
     sweep_limit=16,
     sweep_eps=(0.0, 0.35),
     record_in_manifest=False,
-)
-TINY_AUDIT = AuditConfig(
-    limit=20,
-    eps=(0.35,),
-    eot_samples=(1, 2),
-    pgd_steps=3,
-    pgd_restarts=1,
-    pgd_eot=2,
-    curve_eps=(0.0, 0.35),
-    curve_limit=20,
-    curve_pgd_steps=3,
-    curve_repeats=1,
-    doubling_limit=20,
-    batch_size=20,
 )
 
 
