@@ -303,6 +303,13 @@ def test_reproduce_default_out_is_the_committed_results_only_with_full(
     assert not (tmp_path / "results").exists()
 
 
+def test_only_a_run_of_every_model_records_in_the_manifest(no_computing):
+    for argv, records in ((["--full"], True), (["--full", "--models", "mlp"], False)):
+        with pytest.raises(Computing):
+            main(["reproduce", *argv])
+        assert no_computing.pop()["config"].record_in_manifest is records
+
+
 @pytest.mark.slow
 def test_a_quick_merge_names_every_model_and_keeps_states_in_state_dir(
     tmp_path, monkeypatch, capsys

@@ -353,6 +353,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     options["finetune_gradient"] = args.finetune_gradient
     if args.models:
         options["models"] = tuple(args.models)
+        # The manifest's figures are the full run's: a run of some models (a resumed piece,
+        # another experiment) leaves them as that run wrote them.
+        options["record_in_manifest"] = False
     if args.rounds is not None:
         options["rounds"] = args.rounds
     if args.sweep_limit is not None:
