@@ -230,6 +230,23 @@ def test_report_only_rewrites_the_readme_from_a_full_runs_summary(tmp_path):
         main(["reproduce", "--report-only", "--out", str(tmp_path / "none"), "--bogus"])
     assert main(["reproduce", "--report-only", "--out", str(tmp_path / "none")]) == 2
 
+    # A repaired-gradient run (VOneNets only) writes its own block and leaves the study's alone
+    model = {**summary["models"]["basic-cnn"], "label": "VOne-CNN", "kind": "vonenet"}
+    summary["config"] = {**summary["config"], "finetune_gradient": "repaired"}
+    summary["config"]["models"] = ["vone-basic-cnn"]
+    summary["models"] = {"vone-basic-cnn": model}
+    repaired = tmp_path / "repaired"
+    repaired.mkdir()
+    (repaired / "summary.json").write_text(json.dumps(summary))
+    argv = ["reproduce", "--report-only", "--out", str(repaired), "--readme", str(readme)]
+    assert main(argv) == 0
+    after = readme.read_text()
+    assert after.startswith(text.rstrip())  # the study's block is unchanged
+    block = after.split("<!-- results-repaired:start -->")[1].split("<!-- results-repaired:end")[0]
+    assert "repaired gradient" in block and "| VOne-CNN |" in block
+    assert "Not yet run in full: VOneAlexNet, VOneConvNet, VOne-Linear-Regression." in block
+    assert "study FGSM" not in block and "tables.html" not in block
+
 
 TINY = ["--limit", "20", "--rounds", "1", "--sweep-limit", "10"]
 TINY += ["--finetune-train-limit", "32", "--finetune-eval-limit", "20"]
