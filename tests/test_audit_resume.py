@@ -8,7 +8,9 @@ import pytest
 import torch
 from conftest import TINY_AUDIT, tiny_model
 
-from vonedemo.audit import AuditConfig, audit_model, audit_to_dict, checks, merge_reports
+from vonedemo.attacks.base import GradientHealth
+from vonedemo.audit import AuditConfig, Rung, audit_model, audit_to_dict, checks, merge_reports
+from vonedemo.audit.attacking import AttackOutcome
 from vonedemo.audit.resume import AuditResume, progress_path
 from vonedemo.cli import main
 
@@ -175,3 +177,60 @@ def test_the_transfer_is_crafted_with_its_sources_budget(models, test_data, monk
     transfer = next(o for n, o in used.items() if n.startswith("transfer from vone-basic-cnn"))
     assert used["PGD-5"]["steps"] == 5  # the audited model's own budget
     assert transfer["steps"] == 3 and transfer["eot_samples"] == 2  # the noisy source's
+
+
+def test_a_deterministic_models_doubling_check_doubles_its_apgd(models, test_data, monkeypatch):
+    """With APGD on the ladder the check doubles APGD-CE's steps, restarts kept: fixed-step
+    PGD converges too slowly on a robust model to say whether the worst case has."""
+    config = replace(NOISY, apgd_steps=3, apgd_restarts=2)
+    calls = []
+    real = checks.run_attack
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append((args[2], dict(args[4]), kwargs.get("alive"), out))
+        return out
+
+    monkeypatch.setattr(checks, "run_attack", spy)
+    result = checks.doubling_check(models["basic-cnn"], test_data.subset(20), config, False)
+    assert [(a, o["steps"], o["restarts"], o["loss"]) for a, o, _, _ in calls] == [
+        ("apgd", 3, 2, "ce"),
+        ("apgd", 6, 2, "ce"),
+    ]
+    assert all(alive is None for _, _, alive, _ in calls)
+    before, after = (100 * out.accuracy for *_, out in calls)
+    assert result["sentence"].startswith("Doubling APGD-CE's steps (3 → 6, 2 restart(s) each)")
+    assert f"({before:.1f}% → {after:.1f}%, 20 images)" in result["sentence"]
+    assert result["passed"] == (abs(before - after) < 1.0)
+
+
+def test_our_attacks_meet_autoattack_as_an_ensemble_per_image(models, test_data):
+    """Two of our attacks that each leave half the digits, but not the same half, leave none
+    together: that is what AutoAttack's figure (an ensemble too) is compared with."""
+    first = torch.tensor([True, True, False, False])
+
+    def outcome(correct):
+        return AttackOutcome("x", 0.35, torch.tensor(correct), GradientHealth(), 0.0)
+
+    by_eps = {
+        0.35: [
+            (Rung("FGSM (study: raw gradient)", "fgsm", study=True), outcome([True] * 4)),
+            (Rung("PGD-3", "pgd"), outcome(first.tolist())),
+            (Rung("APGD-3 (CE)", "apgd"), outcome((~first).tolist())),
+            (Rung("AutoAttack", "autoattack"), outcome([False] * 4)),
+        ]
+    }
+    found = checks.sanity_checks(
+        models["basic-cnn"],
+        test_data.subset(4),
+        replace(NOISY, curve_limit=4),
+        False,
+        {"strongest": []},
+        by_eps,
+        doubling={"check": "doubling", "passed": True, "sentence": ""},
+    )
+    check = next(c for c in found if c["check"] == "our attacks ≈ AutoAttack (eps 0.35)")
+    assert check["passed"], check
+    assert check["sentence"].startswith(
+        "Our white-box attacks together leave 0.0% (the best alone 50.0%), AutoAttack 0.0%"
+    )
