@@ -180,28 +180,37 @@ def test_the_transfer_is_crafted_with_its_sources_budget(models, test_data, monk
 
 
 def test_a_deterministic_models_doubling_check_doubles_its_apgd(models, test_data, monkeypatch):
-    """With APGD on the ladder the check doubles APGD-CE's steps, restarts kept: fixed-step
-    PGD converges too slowly on a robust model to say whether the worst case has."""
+    """With APGD on the ladder the check doubles APGD-CE's steps, restarts kept (fixed-step
+    PGD converges too slowly on a robust model), and counts what the doubled attack breaks
+    among the images the whole ladder left: how much lower the headline would go."""
     config = replace(NOISY, apgd_steps=3, apgd_restarts=2)
+    # 20 digits: APGD-CE-3 leaves the first 10, APGD-CE-6 the last 14 (4 of them in common).
+    left = {3: torch.arange(20) < 10, 6: torch.arange(20) >= 6}
     calls = []
-    real = checks.run_attack
 
-    def spy(*args, **kwargs):
-        out = real(*args, **kwargs)
-        calls.append((args[2], dict(args[4]), kwargs.get("alive"), out))
-        return out
+    def fake(model, data, attack, eps, options, **kwargs):
+        calls.append((attack, dict(options), kwargs.get("alive")))
+        return AttackOutcome("x", eps, left[options["steps"]].clone(), GradientHealth(), 0.0)
 
-    monkeypatch.setattr(checks, "run_attack", spy)
-    result = checks.doubling_check(models["basic-cnn"], test_data.subset(20), config, False)
-    assert [(a, o["steps"], o["restarts"], o["loss"]) for a, o, _, _ in calls] == [
-        ("apgd", 3, 2, "ce"),
-        ("apgd", 6, 2, "ce"),
+    monkeypatch.setattr(checks, "run_attack", fake)
+    data = test_data.subset(20)
+    result = checks.doubling_check(models["basic-cnn"], data, config, False)
+    assert [(a, o["steps"], o["restarts"], o["loss"], alive) for a, o, alive in calls] == [
+        ("apgd", 3, 2, "ce", None),
+        ("apgd", 6, 2, "ce", None),
     ]
-    assert all(alive is None for _, _, alive, _ in calls)
-    before, after = (100 * out.accuracy for *_, out in calls)
-    assert result["sentence"].startswith("Doubling APGD-CE's steps (3 → 6, 2 restart(s) each)")
-    assert f"({before:.1f}% → {after:.1f}%, 20 images)" in result["sentence"]
-    assert result["passed"] == (abs(before - after) < 1.0)
+    assert result["sentence"] == (
+        "Doubling APGD-CE's steps (3 → 6, 2 restart(s) each) at eps 0.35 moved accuracy by "
+        "+30.0 points (50.0% → 20.0%, 20 images): what APGD-CE-3 left, then what it and "
+        "APGD-CE-6 left. APGD-CE-6 alone leaves 70.0%."
+    )
+    assert not result["passed"]
+    calls.clear()  # what the whole ladder left, when given: only the doubled attack runs
+    standing = torch.arange(20) >= 15  # 5 digits, all of which APGD-CE-6 leaves too
+    result = checks.doubling_check(models["basic-cnn"], data, config, False, standing)
+    assert [o["steps"] for _, o, _ in calls] == [6]
+    assert "(25.0% → 25.0%, 20 images): what the whole ladder left" in result["sentence"]
+    assert result["passed"]
 
 
 def test_our_attacks_meet_autoattack_as_an_ensemble_per_image(models, test_data):

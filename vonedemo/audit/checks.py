@@ -219,7 +219,7 @@ def doubling_check(
     first eps), else what the base attack left — and the change is what it still breaks."""
     eps = config.eps[0]
     if not stochastic and config.apgd_steps:
-        return _apgd_doubling_check(model, data, config, eps)
+        return _apgd_doubling_check(model, data, config, eps, standing)
     base = strongest_options(config, stochastic, eps=eps)
     doubled = strongest_options(config, stochastic, 2 * base["steps"], eps=eps)
     if stochastic:
@@ -259,32 +259,45 @@ def doubling_check(
     )
 
 
-def _apgd_doubling_check(model: nn.Module, data: MNISTData, config: AuditConfig, eps: float):
+def _apgd_doubling_check(
+    model: nn.Module,
+    data: MNISTData,
+    config: AuditConfig,
+    eps: float,
+    standing: torch.Tensor | None,
+) -> dict:
     """A deterministic model whose ladder has APGD: double the steps of its APGD-CE, restarts
-    and all. Fixed-step PGD converges slowly on a robust model, so doubling it says little
-    about the attacks that set the worst case."""
+    kept (fixed-step PGD converges too slowly on a robust model to say anything about the
+    attacks that set the worst case), and ask how much lower the headline goes with it added:
+    ``standing`` is what the whole ladder left (else what APGD-CE alone left)."""
     steps, restarts = config.apgd_steps, config.apgd_restarts
     options = {"steps": steps, "restarts": restarts, "loss": "ce", "gradient": "repaired"}
     options["seed"] = config.seed
-    outcomes = []
-    for budget in (steps, 2 * steps):
+
+    def apgd(budget: int) -> AttackOutcome:
         torch.manual_seed(config.seed)
-        outcomes.append(
-            run_attack(
-                model,
-                data,
-                "apgd",
-                eps,
-                {**options, "steps": budget},
-                name=f"APGD-{budget} (CE)",
-                batch_size=config.batch_size,
-            )
+        return run_attack(
+            model,
+            data,
+            "apgd",
+            eps,
+            {**options, "steps": budget},
+            name=f"APGD-{budget} (CE)",
+            batch_size=config.batch_size,
         )
-    before, after = (100 * o.accuracy for o in outcomes)
+
+    ladder = standing is not None and len(standing) == len(data)
+    if not ladder:
+        standing = apgd(steps).correct
+    doubled = apgd(2 * steps)  # on every image: its accuracy alone is reported too
+    before = 100 * float(standing.float().mean())
+    after = 100 * float((standing & doubled.correct).float().mean())
+    left = "the whole ladder" if ladder else f"APGD-CE-{steps}"
     return check(
         "doubling the attack's effort changes < 1 point",
-        abs(before - after) < 1.0,
+        before - after < 1.0,
         f"Doubling APGD-CE's steps ({steps} → {2 * steps}, {restarts} restart(s) each) at eps "
         f"{eps} moved accuracy by {before - after:+.1f} points ({before:.1f}% → {after:.1f}%, "
-        f"{len(data)} images).",
+        f"{len(data)} images): what {left} left, then what it and APGD-CE-{2 * steps} left. "
+        f"APGD-CE-{2 * steps} alone leaves {100 * doubled.accuracy:.1f}%.",
     )
