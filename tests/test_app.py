@@ -719,6 +719,7 @@ def test_the_converged_audit_shows_beside_the_saved_one_while_it_runs(app_env):
     assert "Linear-Regression, FGSM-fine-tuned" in body
     assert "**APGD-100**" in body and "last, on the digits every other attack left" in body
     assert "Square with 5,000 queries, run 1 time(s)" in body
+    assert "convergence check: APGD-200 on the cross-entropy" in body
 
 
 def audit_config_dict() -> dict:

@@ -277,6 +277,14 @@ def budget_words(config: dict) -> str:
         lines.append(
             t("audit.budget_apgd", steps=config["apgd_steps"], restarts=config["apgd_restarts"])
         )
+        lines.append(
+            t(
+                "audit.budget_apgd_doubling",
+                double=2 * config["apgd_steps"],
+                restarts=config["apgd_restarts"],
+                eps=f"{config['eps'][0]:g}",
+            )
+        )
     if config.get("square_queries"):
         key = (
             "audit.budget_square_last"

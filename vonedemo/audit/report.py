@@ -80,7 +80,9 @@ def budget_sentence(config: dict) -> str:
     if config.get("apgd_steps"):
         text += (
             f" Deterministic models also meet our APGD-{config['apgd_steps']} (adaptive step, "
-            f"momentum) with the CE and the DLR loss, {config['apgd_restarts']} restart(s) each."
+            f"momentum) with the CE and the DLR loss, {config['apgd_restarts']} restart(s) each;"
+            f" their doubling check adds APGD-{2 * config['apgd_steps']} (CE) to the whole "
+            "ladder at the first eps."
         )
     if config.get("stochastic_pgd_on_survivors"):
         text += " Noisy models: PGD with EOT on the images every cheaper rung left standing."
