@@ -33,6 +33,7 @@ from vonedemo.data import load_mnist  # noqa: E402
 from vonedemo.evaluation import accuracy, evaluate_attack  # noqa: E402
 from vonedemo.files import atomic_write  # noqa: E402
 from vonedemo.models import build_model  # noqa: E402
+from vonedemo.plots import write_figure  # noqa: E402
 from vonedemo.runtime import tune_allocator  # noqa: E402
 from vonedemo.training import TrainConfig, train  # noqa: E402
 
@@ -127,7 +128,36 @@ def main() -> int:
         report["epochs"][str(epoch)] = row
         print(f"epoch {epoch}: {json.dumps(row)}", flush=True)
         atomic_write(out, json.dumps(report, indent=1) + "\n")
+    write_figure(curve_figure(report), args.out / "madry_curve")
     return 0
+
+
+def curve_figure(report: dict):
+    """Clean and robust accuracy against epochs, with the issue's 80% aim and the epochs the
+    shipped model was trained for."""
+    import plotly.graph_objects as go
+
+    epochs = sorted(report["epochs"], key=int)
+    x = [int(e) for e in epochs]
+    settings = report["settings"]
+    fig = go.Figure()
+    fig.add_scatter(x=x, y=[report["epochs"][e]["clean"] for e in epochs], name="clean")
+    fig.add_scatter(
+        x=x,
+        y=[report["epochs"][e]["robust"] for e in epochs],
+        name=f"{settings['attack']} at eps {settings['eps']}",
+    )
+    fig.add_hline(y=80, line_dash="dot", annotation_text="aim: 80%")
+    shipped = read_manifest()["models"][NAME]["epochs"]
+    fig.add_vline(x=shipped, line_dash="dash", annotation_text=f"shipped: {shipped} epochs")
+    fig.update_layout(
+        title=f"PGD training of {NAME} on {report['settings']['training_images']:,} digits: "
+        f"accuracy (%) on {settings['test_images']:,} test digits after each epoch",
+        xaxis_title="epoch",
+        yaxis_title="accuracy (%)",
+        yaxis_range=[0, 100],
+    )
+    return fig
 
 
 if __name__ == "__main__":
