@@ -720,6 +720,7 @@ def test_the_converged_audit_shows_beside_the_saved_one_while_it_runs(app_env):
     assert "**APGD-100**" in body and "last, on the digits every other attack left" in body
     assert "Square with 5,000 queries, run 1 time(s)" in body
     assert "convergence check: APGD-200 on the cross-entropy" in body
+    assert "**Convergence check**: PGD with twice the steps" not in body  # each kind has its own
 
 
 def audit_config_dict() -> dict:

@@ -262,9 +262,11 @@ def budget_words(config: dict) -> str:
             curve_limit=f"{config['curve_limit']:,}",
             curve_steps=config["curve_pgd_steps"],
             repeats=config["curve_repeats"],
-            doubling=f"{config['doubling_limit']:,}",
         ),
     ]
+    if not (config.get("apgd_steps") and config.get("doubling_on_survivors")):
+        # Otherwise each kind of model has its own convergence check, described below.
+        lines.append(t("audit.budget_doubling", doubling=f"{config['doubling_limit']:,}"))
     if config.get("deterministic_pgd_steps") or config.get("deterministic_pgd_restarts"):
         lines.append(
             t(
