@@ -1,6 +1,6 @@
 """Run the doubling check again on deterministic models already in an audit report.
 
-    python3 scripts/recheck_doubling.py --out results/audit-converged --models alexnet mlp
+    python3 scripts/recheck_doubling.py --out results/audit --models alexnet mlp
 
 The check's definition changed after some models had finished their converged audit: a
 deterministic model with APGD on its ladder now doubles APGD-CE's steps (restarts kept) instead
@@ -41,7 +41,7 @@ def config_of(report: dict) -> AuditConfig:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("results/audit-converged"))
+    parser.add_argument("--out", type=Path, default=Path("results/audit"))
     parser.add_argument("--models", nargs="+", choices=audit_targets(), required=True)
     parser.add_argument("--finetune-state", type=Path, default=None)
     args = parser.parse_args()

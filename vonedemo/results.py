@@ -15,6 +15,7 @@ from torch import nn
 
 from .attack_view import seeded_run
 from .attacks.base import check_eps
+from .audit.checks import STUDY_STALLED
 from .data import MNISTData
 from .evaluation import evaluate_attack
 from .models import STUDY_MODELS, get_spec, list_models, model_label
@@ -246,7 +247,7 @@ def read_audit_report(path: str | Path) -> tuple[dict | None, list[str]]:
 
 
 # The names the audit's checks carry (``vonedemo.audit.checks``), an eps suffix aside.
-STUDY_STALLED_CHECK = "study's FGSM moves the images"
+STUDY_STALLED_CHECK = STUDY_STALLED
 DOUBLING_CHECK = "doubling the attack's effort changes < 1 point"
 _EPS_SUFFIX = re.compile(r"^(?P<key>.*?) \(eps (?P<eps>[0-9.]+)\)$")
 # The doubling check's sentence: "... moved accuracy by +X points (A% → B%, N images)."

@@ -15,6 +15,8 @@ from .config import AuditConfig, strongest_options
 from .ladder import Rung
 
 FALLS_WITH_EPS = "accuracy falls as eps grows"
+# Fails on a model whose study gradient is NaN: that failure is the finding, not a fault.
+STUDY_STALLED = "study's FGSM moves the images"
 
 RungResults = Sequence[tuple[Rung, AttackOutcome]]  # one eps's rungs with their outcomes
 
@@ -181,7 +183,7 @@ def sanity_checks(
         if study.health.attack_stalled:
             checks.append(
                 check(
-                    f"study's FGSM moves the images (eps {eps})",
+                    f"{STUDY_STALLED} (eps {eps})",
                     False,
                     f"The study's FGSM moved {study.health.moved_fraction:.0%} of images "
                     f"({study.health.nonfinite_fraction:.0%} of gradient entries NaN/inf): its "

@@ -11,6 +11,35 @@ from ..crosscheck import LIBRARY, AutoAttackConfig
 from ..files import atomic_write
 from ..models import model_label
 from ..plots import eps_curves_figure, write_figure
+from .checks import STUDY_STALLED
+
+FINDING_NOTE = (
+    " This failure is the finding, not a fault of the audit: the study's gradient is NaN, so its "
+    "FGSM leaves clean accuracy behind, and the rest of the ladder measures the model instead."
+)
+
+
+def _outcome(check: dict) -> str:
+    """PASS, FAIL, or FINDING: the study's FGSM that moves nothing is what the audit set out to
+    show, not a sign that the audit went wrong."""
+    if check["passed"]:
+        return "PASS"
+    return "FINDING" if check["check"].startswith(STUDY_STALLED) else "FAIL"
+
+
+def checks_cell(checks: list[dict]) -> str:
+    """A model's sanity checks in a table cell: failures by name, the finding in words."""
+    failed = [c["check"] for c in checks if _outcome(c) == "FAIL"]
+    found = [c["check"].removeprefix(STUDY_STALLED).strip(" ()") for c in checks]
+    found = [f for f, c in zip(found, checks, strict=True) if _outcome(c) == "FINDING"]
+    cell = "FAIL: " + "; ".join(failed) if failed else "all pass"
+    if found:
+        cell = (
+            ("all others pass" if not failed else cell)
+            + f"; the finding: the study's FGSM moved no image ({', '.join(found)}), so its "
+            "figure is clean accuracy"
+        )
+    return cell
 
 
 def headline_markdown(report: dict) -> str:
@@ -34,8 +63,7 @@ def headline_markdown(report: dict) -> str:
         "| --- | " + " | ".join(["---:"] * (len(head) - 1)) + " | --- |",
     ]
     for name, m in models.items():
-        failed = [c["check"] for c in m["checks"] if not c["passed"]]
-        verdict = "all pass" if not failed else "FAIL: " + "; ".join(failed)
+        verdict = checks_cell(m["checks"])
         cells = [model_label(name), f"{m['clean']:.1f}"]
         cells += [f"{m['study_fgsm'][str(e)]:.1f}" for e in eps_values]
         cells += [f"**{m['worst_case'][str(e)]:.1f}**" for e in eps_values]
@@ -147,7 +175,8 @@ def ladder_markdown(report: dict) -> str:
             )
         lines += ["", "Sanity checks:", ""]
         lines += [
-            f"- {'PASS' if c['passed'] else 'FAIL'} — {c['check']}: {c['sentence']}"
+            f"- {_outcome(c)} — {c['check']}: {c['sentence']}"
+            + (FINDING_NOTE if _outcome(c) == "FINDING" else "")
             for c in m["checks"]
         ]
         lines.append("")
