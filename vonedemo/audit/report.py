@@ -30,8 +30,11 @@ def _outcome(check: dict) -> str:
 def checks_cell(checks: list[dict]) -> str:
     """A model's sanity checks in a table cell: failures by name, the finding in words."""
     failed = [c["check"] for c in checks if _outcome(c) == "FAIL"]
-    found = [c["check"].removeprefix(STUDY_STALLED).strip(" ()") for c in checks]
-    found = [f for f, c in zip(found, checks, strict=True) if _outcome(c) == "FINDING"]
+    found = [
+        c["check"].removeprefix(STUDY_STALLED).strip(" ()")
+        for c in checks
+        if _outcome(c) == "FINDING"
+    ]
     cell = "FAIL: " + "; ".join(failed) if failed else "all pass"
     if found:
         cell = (
