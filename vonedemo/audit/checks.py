@@ -12,7 +12,7 @@ from ..data import MNISTData
 from ..evaluation import accuracy
 from .attacking import AttackOutcome, run_attack
 from .config import AuditConfig, strongest_options
-from .ladder import Rung
+from .ladder import Rung, build_ladder
 
 FALLS_WITH_EPS = "accuracy falls as eps grows"
 # Fails on a model whose study gradient is NaN: that failure is the finding, not a fault.
@@ -273,8 +273,9 @@ def _apgd_doubling_check(
     attacks that set the worst case), and ask how much lower the headline goes with it added:
     ``standing`` is what the whole ladder left (else what APGD-CE alone left)."""
     steps, restarts = config.apgd_steps, config.apgd_restarts
-    options = {"steps": steps, "restarts": restarts, "loss": "ce", "gradient": "repaired"}
-    options["seed"] = config.seed
+    # The ladder's own APGD-CE rung, so the doubled attack differs from it in steps only.
+    rungs = build_ladder(config, False, eps)
+    options = next(r.options for r in rungs if r.attack == "apgd" and r.options["loss"] == "ce")
 
     def apgd(budget: int) -> AttackOutcome:
         torch.manual_seed(config.seed)
